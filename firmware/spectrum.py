@@ -1,0 +1,212 @@
+# The analysis front end: audio hops in, band levels out (DC removal, overlapping frames,
+# normalising window, fixed-point FFT, band energies as integer log2 levels).
+# Levels are Q8 log2 of band energy relative to a full-scale sine: 256 = 3.01 dB, 0 = 0 dBFS.
+from array import array
+from firmware.compat import const
+from firmware.fft import RealFFT
+from firmware.fixmath import log2_q8
+
+LEVEL_MIN = const(-12800)  # -150 dB: the level of an empty band
+_ACC_LIMIT = const(268435456)  # 2**28: band accumulators halve above this (bin power < 7.9e8)
+
+# 16 log-spaced band edges in Hz (17 edges): bass, low-mid, ... treble
+BAND_EDGES_HZ = (40, 63, 90, 125, 160, 220, 300, 420, 580, 800, 1100, 1500, 2100, 2900, 4000, 5500, 8000)
+N_BANDS = const(16)
+# extra sums after the 16 bands: bass, mid, treble, level (whole range)
+BASS = const(16)
+MID = const(17)
+TREBLE = const(18)
+LEVEL = const(19)
+N_LEVELS = const(20)
+
+
+def hz_to_bin(hz, n, fs):
+    # Nearest FFT bin of a frequency, clamped to 1..n/2 (bin 0 is DC).
+    k = (hz * n + (fs >> 1)) // fs
+    if k < 1:
+        return 1
+    if k > n >> 1:
+        return n >> 1
+    return k
+
+
+def band_bins(n, fs, bass_hz=(40, 160), mid_hz=(160, 2000), treble_hz=(2000, 8000)):
+    # (lo, hi) bin ranges, flattened, for the N_LEVELS sums: 16 log bands, each at least one bin
+    # wide, then bass, mid, treble and the whole range.
+    out = array("H", [0] * (2 * N_LEVELS))
+    lo = hz_to_bin(BAND_EDGES_HZ[0], n, fs)
+    for b in range(N_BANDS):
+        hi = hz_to_bin(BAND_EDGES_HZ[b + 1], n, fs)
+        if hi <= lo:
+            hi = lo + 1
+        out[2 * b] = lo
+        out[2 * b + 1] = hi
+        lo = hi
+    top = out[2 * N_BANDS - 1]
+    i = 2 * N_BANDS
+    for lo_hz, hi_hz in (bass_hz, mid_hz, treble_hz, (BAND_EDGES_HZ[0], BAND_EDGES_HZ[-1])):
+        lo = hz_to_bin(lo_hz, n, fs)
+        hi = hz_to_bin(hi_hz, n, fs)
+        if hi > top:
+            hi = top
+        if hi <= lo:
+            hi = lo + 1
+        out[i] = lo
+        out[i + 1] = hi
+        i += 2
+    return out
+
+
+def reference_q8(n):
+    # Q8 log2 of the one-sided energy of a full-scale (32768) sine under a Hann window:
+    # 3 n**2 / 32 * 32768**2, so that such a sine reads 0.
+    return log2_q8(3 * n * n // 32) + (30 << 8)
+
+
+def dc_step(dc_q8, hop_sum, hop_log2):
+    # One step of the DC tracker: an exponential average of hop means (Q8), time constant 16 hops.
+    if hop_log2 >= 8:
+        mean_q8 = hop_sum >> (hop_log2 - 8)
+    else:
+        mean_q8 = hop_sum << (8 - hop_log2)
+    return dc_q8 + ((mean_q8 - dc_q8) >> 4)
+
+
+def norm_shift(peak):
+    # Left shift s (0..14) that brings a frame peak into [16384, 32767]; the window then scales
+    # by 2**s so quiet microphones keep their precision.
+    s = 0
+    if peak <= 0:
+        return 0
+    while peak < 16384 and s < 14:
+        peak <<= 1
+        s += 1
+    return s
+
+
+class Spectrum:
+    def __init__(self, fs, n, hop, bass_hz=(40, 160), mid_hz=(160, 2000), treble_hz=(2000, 8000)):
+        if hop < 16 or n % hop or hop & (hop - 1):
+            raise ValueError("hop must be a power of two that divides the fft size")
+        self.fs = fs
+        self.n = n
+        self.hop = hop
+        hl = 0
+        while (1 << hl) < hop:
+            hl += 1
+        self.hop_log2 = hl
+        self.fft = RealFFT(n)
+        self.ring = array("h", [0] * n)
+        mv = memoryview(self.ring)
+        k = n // hop
+        self.slots = [mv[i * hop:(i + 1) * hop] for i in range(k)]
+        self.slot = 0  # the slot the next hop goes into; after push() it is the oldest hop
+        self.his = array("h", [0] * k)  # max and min raw sample of every hop in the frame
+        self.los = array("h", [0] * k)
+        self.dc_q8 = 0
+        self.bins = band_bins(n, fs, bass_hz, mid_hz, treble_hz)
+        self.power = array("i", [0] * (n >> 1))
+        self.levels = array("h", [LEVEL_MIN] * N_LEVELS)
+        self.ref_q8 = reference_q8(n)
+
+    def next_slot(self):
+        # The buffer (memoryview of `hop` int16 samples) the source fills before push().
+        return self.slots[self.slot]
+
+    def push(self):
+        # Take the hop just written into next_slot() and analyse the newest frame into .levels.
+        self.hop_stats()
+        self.analyse()
+
+    def hop_stats(self):
+        r = self.slots[self.slot]
+        s = 0
+        hi = -32768
+        lo = 32767
+        for i in range(self.hop):  # an index loop: iterating the memoryview would allocate
+            v = r[i]
+            s += v
+            if v > hi:
+                hi = v
+            if v < lo:
+                lo = v
+        self.his[self.slot] = hi
+        self.los[self.slot] = lo
+        self.dc_q8 = dc_step(self.dc_q8, s, self.hop_log2)
+        self.slot += 1
+        if self.slot == len(self.slots):
+            self.slot = 0
+
+    def frame_peak(self, dc):
+        p = 0
+        for i in range(len(self.his)):
+            v = self.his[i] - dc
+            if v > p:
+                p = v
+            v = dc - self.los[i]
+            if v > p:
+                p = v
+        return 32767 if p > 32767 else p
+
+    def analyse(self):
+        dc = self.dc_q8 >> 8
+        peak = self.frame_peak(dc)
+        lv = self.levels
+        if peak == 0:
+            for i in range(N_LEVELS):
+                lv[i] = LEVEL_MIN
+            return
+        s = norm_shift(peak)
+        self.window(dc, 15 - s)
+        shifts = self.fft.run(32767)
+        self.bin_power()
+        self.band_levels(((shifts - s) << 9) - self.ref_q8)
+
+    def window(self, dc, r):
+        # data[i] = round(clamp(x - dc) * w[i] / 2**r), oldest sample first; < 32768 by choice of r.
+        d = self.fft.data
+        w = self.fft.window
+        ring = self.ring
+        n = self.n
+        half = 1 << (r - 1)
+        start = self.slot * self.hop
+        i = 0
+        j = start
+        while i < n:
+            x = ring[j] - dc
+            if x > 32767:
+                x = 32767
+            elif x < -32767:
+                x = -32767
+            d[i] = (x * w[i] + half) >> r
+            i += 1
+            j += 1
+            if j == n:
+                j = 0
+
+    def bin_power(self):
+        d = self.fft.data
+        pw = self.power
+        for k in range(1, self.n >> 1):
+            re = d[2 * k]
+            im = d[2 * k + 1]
+            pw[k] = re * re + im * im
+
+    def band_levels(self, offset):
+        # offset: Q8 log2 to add to every sum (block exponent, normalisation, reference).
+        pw = self.power
+        bins = self.bins
+        lv = self.levels
+        for b in range(N_LEVELS):
+            acc = 0
+            sh = 0
+            for k in range(bins[2 * b], bins[2 * b + 1]):
+                acc += pw[k] >> sh
+                if acc >= _ACC_LIMIT:
+                    acc = (acc + 1) >> 1
+                    sh += 1
+            if acc == 0:
+                lv[b] = LEVEL_MIN
+            else:
+                v = log2_q8(acc) + (sh << 8) + offset
+                lv[b] = LEVEL_MIN if v < LEVEL_MIN else v
