@@ -1,0 +1,186 @@
+# From band levels to the features every mapper reads: noise gate with adaptive per-band floor,
+# automatic gain with hold and release, rise/decay smoothing, and a kick-drum beat detector.
+# Everything works on integer log2 levels (Q12 inside: 4096 = 3.01 dB), so gain is an addition.
+from array import array
+from firmware.compat import const
+from firmware.spectrum import N_BANDS, N_LEVELS, BASS, MID, TREBLE, LEVEL
+
+_DB_Q12 = const(1361)  # Q12 log2 units per dB: 4096 / 3.0103
+_FALL_RATIO = const(4)  # the floor falls this many times faster than it rises: it settles near
+# the 80th percentile of a steady sound, so noise seldom pokes through the gate
+
+
+class Features:
+    # One record per hop; every field an int. Values 0..255 unless noted.
+    def __init__(self):
+        self.t_ms = 0  # time of the end of the hop the features describe
+        self.level = 0
+        self.bass = 0
+        self.mid = 0
+        self.treble = 0
+        self.bands = bytearray(N_BANDS)
+        self.beat = 0  # 1 on the hop a beat is detected
+        self.beat_count = 0
+        self.beat_ms = -100000  # time of the last beat
+        self.onset = 0  # kick onset strength
+        self.silent = 1  # 1 while every band is under its gate
+        self.raw = None  # the band levels (array 'h', Q8 log2) the features came from
+
+
+class Analyzer:
+    def __init__(self, params, fs, hop, warm_hops=4):
+        # warm_hops: hops before the first full frame (fft size / hop); no beats before it.
+        self.params = params
+        self.warm_hops = warm_hops
+        self.fs = fs
+        self.hop = hop
+        self.hop_ms_q8 = (hop * 256000) // fs  # hop length in ms, Q8
+        self.features = Features()
+        self.floor = array("i", [0] * N_LEVELS)  # Q12 log2
+        self.peak = array("i", [0] * N_LEVELS)  # Q12 above the gate
+        self.hold = array("h", [0] * N_LEVELS)
+        self.smooth = array("h", [0] * N_LEVELS)  # 0..255 smoothed outputs
+        self.bass_p1 = 0  # bass and treble levels one and two hops ago (Q8)
+        self.bass_p2 = 0
+        self.click_p1 = 0
+        self.click_p2 = 0
+        self.onset_mean = 0  # Q4, slow averages of the onset function and its deviation
+        self.onset_dev = 0
+        self.last_beat_hop = -1000
+        self.hops = 0
+        self._version = -1
+        self.configure()
+
+    def configure(self):
+        # Derive per-hop constants from the parameters (start-up and after every change).
+        p = self.params
+        self._version = p.version
+        fs = self.fs
+        hop = self.hop
+        self.gate = p.get("gate") * _DB_Q12
+        self.floor_rise = (p.get("floor_rise") * _DB_Q12 * hop) // fs
+        if self.floor_rise < 1:
+            self.floor_rise = 1
+        self.hold_hops = (p.get("agc_hold") * fs) // (1000 * hop)
+        self.release = (p.get("agc_release") * _DB_Q12 * hop) // fs
+        if self.release < 1:
+            self.release = 1
+        self.min_range = p.get("agc_range") * _DB_Q12
+        self.rise = p.get("rise")
+        self.decay = p.get("decay")
+        self.refractory_hops = (p.get("refractory") * fs + 999 * hop) // (1000 * hop)
+        self.beat_floor = (p.get("beat_floor") * _DB_Q12) >> 4  # in Q8 like the flux
+        self.sens = p.get("sensitivity")
+
+    def update(self, lv, now_ms):
+        # lv: band levels (array 'h', Q8 log2, N_LEVELS entries) of the newest frame.
+        if self._version != self.params.version:
+            self.configure()
+        f = self.features
+        f.t_ms = now_ms
+        f.raw = lv
+        if self.hops < self.warm_hops:  # the frame is still filling: start the floors from here
+            for b in range(N_LEVELS):
+                self.floor[b] = lv[b] << 4
+            self.bass_p1 = self.bass_p2 = lv[BASS]
+            self.click_p1 = self.click_p2 = lv[TREBLE]
+        self._dynamics(lv)
+        sm = self.smooth
+        bands = f.bands
+        for b in range(N_BANDS):
+            bands[b] = sm[b]
+        f.bass = sm[BASS]
+        f.mid = sm[MID]
+        f.treble = sm[TREBLE]
+        f.level = sm[LEVEL]
+        if self.hops >= self.warm_hops:
+            self._beat(lv, now_ms)
+        self.hops += 1
+        return f
+
+    def _dynamics(self, lv):
+        # Gate, gain and smoothing for all N_LEVELS levels.
+        floor = self.floor
+        peak = self.peak
+        hold = self.hold
+        sm = self.smooth
+        gate = self.gate
+        rise_f = self.floor_rise
+        fall_f = rise_f * _FALL_RATIO
+        release = self.release
+        min_range = self.min_range
+        rise = self.rise
+        decay = self.decay
+        silent = 1
+        for b in range(N_LEVELS):
+            x = lv[b] << 4  # Q12; |x| < 2**18
+            fl = floor[b]
+            if x < fl:
+                fl -= fall_f
+                if fl < x:
+                    fl = x
+            else:
+                fl += rise_f
+            floor[b] = fl
+            a = x - fl - gate
+            if a < 0:
+                a = 0
+            else:
+                silent = 0
+            pk = peak[b]
+            if a >= pk:
+                pk = a
+                hold[b] = self.hold_hops
+            elif hold[b] > 0:
+                hold[b] -= 1
+            else:
+                pk -= release
+            if pk < min_range:
+                pk = min_range
+            peak[b] = pk
+            v = (a * 255) // pk  # a <= pk < 2**19: the product < 2**27
+            o = sm[b]
+            if v > o:
+                o += ((v - o) * rise + 255) >> 8
+            else:
+                o -= ((o - v) * decay + 255) >> 8
+            sm[b] = o
+        self.features.silent = silent
+
+    def _beat(self, lv, now_ms):
+        # Kick onset: the rise of the bass band over the last two hops (only while the band is
+        # above its gate), reinforced by a simultaneous rise of the treble (the beater's click),
+        # against an adaptive threshold and a refractory period.
+        f = self.features
+        x = lv[BASS]
+        bass = x - self.bass_p2
+        if bass < 0 or (x << 4) - self.floor[BASS] <= self.gate:
+            bass = 0
+        self.bass_p2 = self.bass_p1
+        self.bass_p1 = x
+        x = lv[TREBLE]
+        click = x - self.click_p2
+        if click < 0:
+            click = 0
+        self.click_p2 = self.click_p1
+        self.click_p1 = x
+        o = bass + (click if click < bass else bass)  # the click only counts beside a bass rise
+        # adaptive threshold: mean + k * deviation of the onset function (Q4 averages, ~0.5 s)
+        o4 = o << 4
+        self.onset_mean += (o4 - self.onset_mean) >> 6
+        dev = o4 - self.onset_mean
+        if dev < 0:
+            dev = 0 - dev
+        self.onset_dev += (dev - self.onset_dev) >> 6
+        k = 48 - (self.sens * 40) // 100  # sensitivity 0..100 -> k 4.8 .. 0.8 (in tenths)
+        thr = (self.onset_mean + (self.onset_dev * k) // 10) >> 4
+        if thr < self.beat_floor:
+            thr = self.beat_floor
+        strength = (o * 64) // (thr + 1)
+        f.onset = 255 if strength > 255 else strength
+        f.beat = 0
+        if o > thr and bass >= self.beat_floor and self.hops - self.last_beat_hop >= self.refractory_hops:
+            f.beat = 1
+            f.beat_count += 1
+            f.beat_ms = now_ms
+            self.last_beat_hop = self.hops
