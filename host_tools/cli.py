@@ -1,0 +1,156 @@
+# The `threadbeat` command: a table of verbs, one handler each, in mpremote's shape.
+# Every user-facing failure is a CommandError, printed as `threadbeat: message` with exit code 1.
+import argparse
+import json
+import os
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BOARDS_DIR = os.path.join(REPO, "boards")
+DEFAULT_BOARD = "esp32-jacket"
+DEMO_AUDIO = os.path.join(REPO, "demo", "demo.flac")
+
+
+class CommandError(Exception):
+    pass
+
+
+def resolve_board(name):
+    # A board profile by path or by name in boards/; returns the validated profile dict.
+    from firmware.profile import ProfileError, read_profile
+
+    path = name
+    if not os.path.exists(path):
+        cand = os.path.join(BOARDS_DIR, name if name.endswith(".json") else name + ".json")
+        if not os.path.exists(cand):
+            raise CommandError("no board profile '%s' (bundled: %s)" % (name, ", ".join(board_names())))
+        path = cand
+    try:
+        return read_profile(path)
+    except ProfileError as e:
+        raise CommandError(str(e)) from None
+
+
+def board_names():
+    return sorted(f[:-5] for f in os.listdir(BOARDS_DIR) if f.endswith(".json"))
+
+
+def read_config(path):
+    if path is None:
+        return None
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except OSError as e:
+        raise CommandError("%s: cannot read config (%s)" % (path, e.strerror or e)) from None
+    except ValueError as e:
+        raise CommandError("%s: not valid JSON (%s)" % (path, e)) from None
+
+
+def cmd_replay(args):
+    from host_tools import replay
+    from host_tools.audio import AudioError, load
+
+    profile = resolve_board(args.board)
+    config = read_config(args.config)
+    audio = args.audio or DEMO_AUDIO
+    try:
+        samples, src_rate = load(audio, profile["sample_rate"])
+    except AudioError as e:
+        raise CommandError(str(e)) from None
+    duration = len(samples) / profile["sample_rate"]
+    if len(samples) < profile["fft_size"]:
+        raise CommandError("%s: too short (%.3f s); the engine needs at least %d samples" % (audio, duration, profile["fft_size"]))
+    t0 = time.perf_counter()
+    res = replay.run(samples, profile, config, engine=args.engine, render=not args.no_preview,
+                     progress=sys.stderr.isatty() and not args.quiet)
+    t1 = time.perf_counter()
+    for p in res.problems:
+        print("threadbeat: warning: " + p, file=sys.stderr)
+    kicks = None
+    if args.kicks:
+        try:
+            with open(args.kicks) as f:
+                kicks = json.load(f)["kicks"]
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise CommandError("%s: cannot read kick annotations (%s)" % (args.kicks, e)) from None
+    written = replay.write_outputs(res, args.out, duration, source=audio, preview=not args.no_preview,
+                                   kicks=kicks, preview_seconds=args.preview_seconds)
+    t2 = time.perf_counter()
+    if not args.quiet:
+        beats = res.beats
+        print("%s: %.1f s of audio (%d Hz -> %d Hz), %d hops, %d beats" % (
+            os.path.basename(audio), duration, src_rate, profile["sample_rate"], res.features.shape[0], len(beats)))
+        print("engine %.2f s (%.0fx real time), outputs %.2f s" % (t1 - t0, duration / max(t1 - t0, 1e-9), t2 - t1))
+        for w in written:
+            print("wrote " + w)
+
+
+def cmd_boards(args):
+    for name in board_names():
+        p = resolve_board(name)
+        px = sum(q["count"] for q in p["panels"])
+        print("%-16s %-28s %-8s %4d px  %d panels  %d mA" % (name, p["name"], p["chip"], px, len(p["panels"]), p["power"]["budget_ma"]))
+
+
+def cmd_palettes(args):
+    from firmware.palettes import BUILTIN
+
+    for name in BUILTIN:
+        print(name)
+
+
+def cmd_params(args):
+    from firmware.params import SCHEMA
+
+    for name, default, lo, hi, unit, help_ in SCHEMA:
+        print("%-12s %5d  [%d..%d] %-6s %s" % (name, default, lo, hi, unit, help_))
+
+
+COMMANDS = {
+    "replay": (cmd_replay, "run the garment engine over an audio file and write what it did"),
+    "boards": (cmd_boards, "list the bundled board profiles"),
+    "palettes": (cmd_palettes, "list the built-in palettes"),
+    "params": (cmd_params, "list the tunable parameters with ranges"),
+}
+
+
+def build_parser():
+    ap = argparse.ArgumentParser(prog="threadbeat", description="audio-reactive garments: replay, tune and flash")
+    sub = ap.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (_, help_) in COMMANDS.items():
+        sp = sub.add_parser(name, help=help_, description=help_)
+        if name == "replay":
+            sp.add_argument("audio", nargs="?", help="WAV/FLAC/OGG file (default: the bundled demo track)")
+            sp.add_argument("--board", default=DEFAULT_BOARD, help="profile name in boards/ or a path (default %(default)s)")
+            sp.add_argument("--config", help="settings JSON (params, panel modes and palettes)")
+            sp.add_argument("--out", default="out", help="output directory (default %(default)s)")
+            sp.add_argument("--no-preview", action="store_true", help="skip the timeline picture and the animation")
+            sp.add_argument("--preview-seconds", type=float, default=30.0, help="length of the animated preview (default %(default)s)")
+            sp.add_argument("--kicks", help="annotation JSON with true kick times, drawn on the timeline")
+            sp.add_argument("--engine", choices=("fast", "frame"), default="fast",
+                            help="fast: numpy front end (bit-identical); frame: the firmware's per-frame code")
+            sp.add_argument("-q", "--quiet", action="store_true")
+    return ap
+
+
+def main(argv=None):
+    ap = build_parser()
+    args = ap.parse_args(argv)
+    if not args.command:
+        ap.print_help()
+        return 2
+    try:
+        COMMANDS[args.command][0](args)
+    except CommandError as e:
+        print("threadbeat: %s" % e, file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("threadbeat: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
