@@ -21,10 +21,10 @@ N_LEVELS = const(20)
 
 
 def hz_to_bin(hz, n, fs):
-    # Nearest FFT bin of a frequency, clamped to 1..n/2 (bin 0 is DC).
+    # Nearest FFT bin of a frequency, clamped to 2..n/2 (DC leaks into bins 0 and 1).
     k = (hz * n + (fs >> 1)) // fs
-    if k < 1:
-        return 1
+    if k < 2:
+        return 2
     if k > n >> 1:
         return n >> 1
     return k
@@ -63,13 +63,26 @@ def reference_q8(n):
     return log2_q8(3 * n * n // 32) + (30 << 8)
 
 
-def dc_step(dc_q8, hop_sum, hop_log2):
-    # One step of the DC tracker: an exponential average of hop means (Q8), time constant 16 hops.
-    if hop_log2 >= 8:
-        mean_q8 = hop_sum >> (hop_log2 - 8)
+def dc_shift(h):
+    # Time constant of the DC tracker at hop h: about h hops (a running mean) while it locks on,
+    # up to 2**12 hops (~30 s), so low notes do not wobble the estimate. Bins 0 and 1, where a
+    # Hann window leaks any residual DC, belong to no band.
+    s = 0
+    h += 1
+    while h > 1 and s < 12:
+        h >>= 1
+        s += 1
+    return s
+
+
+def dc_step(dc_q12, hop_sum, hop_log2, shift):
+    # One step of the DC tracker: an exponential average of hop means in Q12.
+    # hop_sum < hop * 32768 <= 2**(15 + hop_log2), so the Q12 mean stays below 2**27.
+    if hop_log2 >= 12:
+        mean = hop_sum >> (hop_log2 - 12)
     else:
-        mean_q8 = hop_sum << (8 - hop_log2)
-    return dc_q8 + ((mean_q8 - dc_q8) >> 4)
+        mean = hop_sum << (12 - hop_log2)
+    return dc_q12 + ((mean - dc_q12) >> shift)
 
 
 def norm_shift(peak):
@@ -103,11 +116,16 @@ class Spectrum:
         self.slot = 0  # the slot the next hop goes into; after push() it is the oldest hop
         self.his = array("h", [0] * k)  # max and min raw sample of every hop in the frame
         self.los = array("h", [0] * k)
-        self.dc_q8 = 0
+        self.dc_q12 = 0
+        self.hops = 0
         self.bins = band_bins(n, fs, bass_hz, mid_hz, treble_hz)
         self.power = array("i", [0] * (n >> 1))
         self.levels = array("h", [LEVEL_MIN] * N_LEVELS)
         self.ref_q8 = reference_q8(n)
+
+    def set_bands(self, bass_hz):
+        # Move the bass band (a live parameter change; allocates, so only on change).
+        self.bins = band_bins(self.n, self.fs, bass_hz)
 
     def next_slot(self):
         # The buffer (memoryview of `hop` int16 samples) the source fills before push().
@@ -132,7 +150,8 @@ class Spectrum:
                 lo = v
         self.his[self.slot] = hi
         self.los[self.slot] = lo
-        self.dc_q8 = dc_step(self.dc_q8, s, self.hop_log2)
+        self.dc_q12 = dc_step(self.dc_q12, s, self.hop_log2, dc_shift(self.hops))
+        self.hops += 1
         self.slot += 1
         if self.slot == len(self.slots):
             self.slot = 0
@@ -149,7 +168,7 @@ class Spectrum:
         return 32767 if p > 32767 else p
 
     def analyse(self):
-        dc = self.dc_q8 >> 8
+        dc = self.dc_q12 >> 12
         peak = self.frame_peak(dc)
         lv = self.levels
         if peak == 0:

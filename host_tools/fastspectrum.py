@@ -1,11 +1,13 @@
 # The firmware's analysis front end (firmware/spectrum.py + firmware/fft.py) vectorised with numpy
 # over every hop of a recording at once, bit-identical to the per-frame code (tests prove it).
 # Replay uses it for speed; the stateful part (analyzer) still runs the firmware's own code.
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 from firmware import fixmath
 from firmware.fft import RealFFT
-from firmware.spectrum import LEVEL_MIN, N_LEVELS, band_bins, dc_step, reference_q8
+from firmware.spectrum import LEVEL_MIN, N_LEVELS, band_bins, dc_shift, dc_step, reference_q8
 
 _LOG2_Q8 = np.array(fixmath.LOG2_Q8, dtype=np.int64)
 
@@ -42,8 +44,8 @@ def _bound_shift(bound, limit):
 
 def _shift_rows(d, sh):
     # firmware.fft.shift_all per row: rounded right shift by sh (identity where sh == 0).
-    s = sh[:, None]
-    return (d + ((np.int64(1) << s) >> 1)) >> s
+    s = sh.astype(d.dtype)[:, None]
+    return (d + ((np.ones_like(s) << s) >> 1)) >> s
 
 
 class FastSpectrum:
@@ -54,9 +56,9 @@ class FastSpectrum:
         self.k = n // hop
         self.hop_log2 = hop.bit_length() - 1
         f = RealFFT(n)
-        self.window = np.array(f.window, dtype=np.int64)
-        self.tw = np.array(f.tw, dtype=np.int64)
-        self.split_tw = np.array(f.split_tw, dtype=np.int64)
+        self.window32 = np.array(f.window, dtype=np.int32)
+        self.tw = np.array(f.tw, dtype=np.int32)
+        self.split_tw = np.array(f.split_tw, dtype=np.int32)
         m = n // 2
         self.m = m
         self.stages = f.stages
@@ -74,12 +76,14 @@ class FastSpectrum:
         dc = 0
         hl = self.hop_log2
         for i, s in enumerate(sums):
-            dc = dc_step(dc, s, hl)
+            dc = dc_step(dc, s, hl, dc_shift(i))
             out[i] = dc
-        return out >> 8
+        return out >> 12
 
-    def levels(self, samples, chunk=2048):
-        # Band levels (T, N_LEVELS) int64 for every complete hop of int16 `samples`.
+    def levels(self, samples, chunk=1024, threads=2):
+        # Band levels (T, N_LEVELS) int64 for every complete hop of int16 `samples`. Chunks run on
+        # `threads` threads (numpy releases the GIL); the arithmetic is int32 where the firmware's
+        # bounds (every intermediate < 2**30) allow it.
         hop, k = self.hop, self.k
         t = len(samples) // hop
         hops = np.asarray(samples[: t * hop], dtype=np.int64).reshape(t, hop)
@@ -89,9 +93,18 @@ class FastSpectrum:
         los = np.concatenate([pad, hops.min(axis=1)])
         padded = np.concatenate([np.zeros(((k - 1) * hop,), np.int64), hops.reshape(-1)])
         out = np.empty((t, N_LEVELS), dtype=np.int64)
-        for c0 in range(0, t, chunk):
+
+        def work(c0):
             c1 = min(t, c0 + chunk)
             out[c0:c1] = self._levels_chunk(padded, his, los, dc, c0, c1)
+
+        starts = range(0, t, chunk)
+        if threads > 1 and t > chunk:
+            with ThreadPoolExecutor(threads) as ex:
+                list(ex.map(work, starts))
+        else:
+            for c0 in starts:
+                work(c0)
         return out
 
     def _levels_chunk(self, padded, his, los, dc, c0, c1):
@@ -111,9 +124,11 @@ class FastSpectrum:
             s += grow
         r = 15 - s
         frames = np.lib.stride_tricks.sliding_window_view(padded, n)[idx * hop]
-        x = np.clip(frames - d[:, None], -32767, 32767)
-        data = (x * self.window + (np.int64(1) << (r - 1))[:, None]) >> r[:, None]
+        x = np.clip(frames - d[:, None], -32767, 32767).astype(np.int32)
+        # |x * w| < 2**30: int32 holds it
+        data = (x * self.window32 + (np.int32(1) << (r - 1)).astype(np.int32)[:, None]) >> r.astype(np.int32)[:, None]
         shifts, spec = self._fft(data)
+        spec = spec.astype(np.int64)
         pw = spec[:, 1:, 0] ** 2 + spec[:, 1:, 1] ** 2  # bins 1..m-1
         pw = np.concatenate([np.zeros((len(idx), 1), np.int64), pw], axis=1)
         offset = ((shifts - s) << 9) - self.ref_q8
@@ -138,7 +153,7 @@ class FastSpectrum:
         m = self.m
         z = data.reshape(f_count, m, 2)[:, self.rev, :].copy()
         shifts = np.zeros(f_count, dtype=np.int64)
-        bound = np.full(f_count, 32767, dtype=np.int64)
+        bound = np.full(f_count, 32767, dtype=np.int32)
         size = 2
         step = m // 2
         while size <= m:
@@ -155,7 +170,7 @@ class FastSpectrum:
             ai = zz[:, :, :half, 1]
             br = zz[:, :, half:, 0]
             bi = zz[:, :, half:, 1]
-            tr = (br * wr - bi * wi + 8192) >> 14
+            tr = (br * wr - bi * wi + 8192) >> 14  # < 2**30, as argued in firmware/fft.py
             ti = (br * wi + bi * wr + 8192) >> 14
             out = np.empty_like(zz)
             out[:, :, :half, 0] = ar + tr

@@ -1,0 +1,1 @@
+# threadbeat host tools: laptop-side replay, preview, tuning and flashing utilities.

@@ -1,0 +1,197 @@
+# Tests for the kick-detection development set: the committed fixtures (schema, and that the kick
+# annotations sit on real low-frequency onsets) and a --quick run of bench/make_dataset.py.
+"""Fixture and generator tests.  The generator test is skipped when the Debian tools/data
+(hydrogen-data, fluidsynth, fluid-soundfont-gm, espeak-ng) are not installed."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+from scipy import signal
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FIXTURES = os.path.join(ROOT, "tests", "fixtures")
+SCRIPT = os.path.join(ROOT, "bench", "make_dataset.py")
+FIXTURE_NAMES = ["mix_clean", "mix_garment", "kickfree_clean", "speech_clean", "hum50_clean"]
+CATEGORIES = {"mix", "mix_voice", "kickfree", "speech", "silence", "hiss", "hum50", "hum60"}
+KICK_CATEGORIES = {"mix", "mix_voice"}
+KEYS = {"name", "category", "mic", "split", "kicks", "duration", "source", "pair"}
+
+
+def load_annotation(directory: str, name: str) -> dict:
+    with open(os.path.join(directory, name + ".json")) as fh:
+        return json.load(fh)
+
+
+def audio_path(directory: str, name: str) -> str:
+    for ext in (".flac", ".wav"):
+        if os.path.isfile(os.path.join(directory, name + ext)):
+            return os.path.join(directory, name + ext)
+    raise FileNotFoundError(name)
+
+
+def check_annotation(meta: dict, path: str) -> None:
+    """Schema and audio/annotation consistency shared by fixtures and generated files."""
+    assert KEYS <= set(meta), KEYS - set(meta)
+    assert meta["category"] in CATEGORIES
+    assert meta["mic"] in ("clean", "garment")
+    assert meta["split"] in ("dev", "test")
+    assert meta["name"] == os.path.splitext(os.path.basename(path))[0]
+    info = sf.info(path)
+    assert info.channels == 1 and info.subtype == "PCM_16"
+    assert abs(info.frames / info.samplerate - meta["duration"]) <= 1.0 / info.samplerate
+    kicks = meta["kicks"]
+    assert kicks == sorted(kicks)
+    assert all(0.0 <= t < meta["duration"] for t in kicks)
+    if meta["category"] in KICK_CATEGORIES:
+        assert len(kicks) >= 3
+    else:
+        assert kicks == []
+
+
+# --------------------------------------------------------------------------------------------
+# (a) fixtures: present, loadable, consistent with their annotations, small
+# --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", FIXTURE_NAMES)
+def test_fixture_matches_annotation(name):
+    meta = load_annotation(FIXTURES, name)
+    path = audio_path(FIXTURES, name)
+    check_annotation(meta, path)
+    x, sr = sf.read(path)
+    assert sr in (16000, 22050)
+    assert 4.0 <= len(x) / sr <= 8.0
+    assert meta["category"] == name.rsplit("_", 1)[0]
+    assert meta["mic"] == name.rsplit("_", 1)[1]
+    assert np.max(np.abs(x)) > 1e-3, "fixture is silent"
+
+
+def test_fixture_pairs_and_size():
+    mix, garment = load_annotation(FIXTURES, "mix_clean"), load_annotation(FIXTURES, "mix_garment")
+    assert mix["pair"] == "mix_garment" and garment["pair"] == "mix_clean"
+    assert mix["kicks"] == garment["kicks"]
+    total = sum(os.path.getsize(audio_path(FIXTURES, n)) for n in FIXTURE_NAMES)
+    assert total < 600_000, total
+
+
+# --------------------------------------------------------------------------------------------
+# (b) annotation accuracy: each annotated kick sits on a sharp rise of low-frequency energy
+# --------------------------------------------------------------------------------------------
+
+def lf_rise_db(x: np.ndarray, sr: int) -> np.ndarray:
+    """Per sample: energy below 150 Hz in the next 4 ms over the previous 8 ms, in dB.
+
+    Causal 2nd-order low-pass, so nothing leaks backwards in time ahead of an onset.
+    """
+    lp = signal.sosfilt(signal.butter(2, 150.0, "lowpass", fs=sr, output="sos"), x)
+    c = np.concatenate([[0.0], np.cumsum(lp ** 2)])
+    i = np.arange(len(x))
+    post, pre = int(0.004 * sr), int(0.008 * sr)
+    e_post = (c[np.minimum(i + post, len(x))] - c[i]) / post
+    e_pre = (c[i] - c[np.maximum(i - pre, 0)]) / pre
+    return 10 * np.log10((e_post + 1e-12) / (e_pre + 1e-12))
+
+
+def onset_hits(x: np.ndarray, sr: int, times, tol_s=0.005, search_s=0.015, min_rise_db=6.0):
+    """For each time: is the steepest low-frequency rise within +-search_s at most tol_s away,
+    and at least min_rise_db steep?"""
+    rise = lf_rise_db(x, sr)
+    hits = []
+    for t in times:
+        i, w = int(round(t * sr)), int(search_s * sr)
+        lo, hi = max(0, i - w), min(len(x), i + w)
+        j = lo + int(np.argmax(rise[lo:hi]))
+        hits.append(abs(j - i) <= tol_s * sr and rise[j] >= min_rise_db)
+    return np.array(hits)
+
+
+def test_clean_mix_kicks_sit_on_low_frequency_onsets():
+    meta = load_annotation(FIXTURES, "mix_clean")
+    x, sr = sf.read(audio_path(FIXTURES, "mix_clean"))
+    hits = onset_hits(x, sr, meta["kicks"])
+    assert hits.all(), [t for t, h in zip(meta["kicks"], hits) if not h]
+
+
+def test_onset_check_rejects_shifted_annotations():
+    """The check above has teeth: annotations 12 ms off (either way) mostly fail it."""
+    meta = load_annotation(FIXTURES, "mix_clean")
+    x, sr = sf.read(audio_path(FIXTURES, "mix_clean"))
+    kicks = np.array(meta["kicks"])
+    for shift in (-0.012, 0.012):
+        assert onset_hits(x, sr, kicks + shift).mean() <= 0.25, shift
+
+
+def test_garment_mix_kicks_mostly_on_onsets():
+    """Through reverb, high-pass and hiss most annotated kicks still sit on an LF rise."""
+    meta = load_annotation(FIXTURES, "mix_garment")
+    x, sr = sf.read(audio_path(FIXTURES, "mix_garment"))
+    assert onset_hits(x, sr, meta["kicks"], min_rise_db=3.0).mean() >= 0.75
+
+
+def test_garment_fixture_is_quieter():
+    clean, _ = sf.read(audio_path(FIXTURES, "mix_clean"))
+    garment, _ = sf.read(audio_path(FIXTURES, "mix_garment"))
+    drop_db = 20 * np.log10(np.std(clean) / np.std(garment))
+    assert 15.0 <= drop_db <= 45.0, drop_db
+
+
+# --------------------------------------------------------------------------------------------
+# (c) the generator: --quick into a temporary directory
+# --------------------------------------------------------------------------------------------
+
+def _missing_requirements() -> list[str]:
+    sys.path.insert(0, os.path.join(ROOT, "bench"))
+    try:
+        import dataset_lib
+    finally:
+        sys.path.pop(0)
+    return dataset_lib.missing_requirements()
+
+
+@pytest.fixture(scope="module")
+def quick_set(tmp_path_factory):
+    missing = _missing_requirements()
+    if missing:
+        pytest.skip("dataset generator needs Debian packages not installed here: "
+                    + ", ".join(missing))
+    out = tmp_path_factory.mktemp("devset")
+    run = subprocess.run([sys.executable, SCRIPT, "--out", str(out), "--quick"],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return out, run.stdout
+
+
+def test_quick_run_writes_consistent_files(quick_set):
+    out, _ = quick_set
+    with open(os.path.join(out, "index.json")) as fh:
+        index = json.load(fh)
+    metas = {f["name"]: load_annotation(str(out), f["name"]) for f in index["files"]}
+    assert {m["category"] for m in metas.values()} == CATEGORIES
+    assert len(metas) == 2 * len(CATEGORIES)
+    for name, meta in metas.items():
+        check_annotation(meta, os.path.join(out, name + ".wav"))
+        partner = metas[meta["pair"]]
+        assert partner["pair"] == name and partner["mic"] != meta["mic"]
+        assert partner["kicks"] == meta["kicks"] and partner["split"] == meta["split"]
+        assert partner["category"] == meta["category"]
+
+
+def test_quick_run_garment_versions_are_quieter(quick_set):
+    out, _ = quick_set
+    for category in ("mix", "mix_voice", "kickfree", "speech"):
+        clean, _ = sf.read(os.path.join(out, f"{category}_01_clean.wav"))
+        garment, _ = sf.read(os.path.join(out, f"{category}_01_garment.wav"))
+        drop_db = 20 * np.log10(np.std(clean) / np.std(garment))
+        assert 15.0 <= drop_db <= 45.0, (category, drop_db)
+
+
+def test_quick_run_is_skipped_when_up_to_date(quick_set):
+    out, _ = quick_set
+    run = subprocess.run([sys.executable, SCRIPT, "--out", str(out), "--quick"],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0 and "up to date" in run.stdout
