@@ -148,13 +148,14 @@ class Analyzer:
         self.features.silent = silent
 
     def _beat(self, lv, now_ms):
-        # Kick onset: the rise of the bass band over the last two hops (only while the band is
-        # above its gate), reinforced by a simultaneous rise of the treble (the beater's click),
+        # Kick onset: the rise of the bass band over the last two hops (only while the band
+        # stands clear of its noise floor), reinforced by a simultaneous rise of the treble (the beater's click),
         # against an adaptive threshold and a refractory period.
         f = self.features
         x = lv[BASS]
         bass = x - self.bass_p2
-        if bass < 0 or (x << 4) - self.floor[BASS] <= self.gate:
+        # a kick stands well clear of the noise floor: gate plus beat_floor above it
+        if bass < 0 or (x << 4) - self.floor[BASS] <= self.gate + (self.beat_floor << 4):
             bass = 0
         self.bass_p2 = self.bass_p1
         self.bass_p1 = x

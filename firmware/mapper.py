@@ -165,7 +165,8 @@ class Mapper:
             fl = 255 - (age * 255) // _FLASH_MS
             if fl > v:
                 v = fl
-        self._fill(pm, (f.beat_count * 24) & 255, v + 1)
+        # colours from the middle of the palette: many palettes start or end near black
+        self._fill(pm, 64 + ((f.beat_count * 24) & 127), v + 1)
 
     def _sweep(self, pm, f, dt, speed):
         # The palette scrolls along the panel, pushed forward by the bass.
