@@ -82,6 +82,7 @@ class Mapper:
         self.last_beat = 0
         self.last_ms = 0
         self.seed = 0xACE1
+        self.idle = False  # True while the microphone is faulty: every panel breathes instead
 
     def add_panel(self, first, count, lut, mode="pulse", palette=""):
         pm = PanelMap(first, count, self.positions, self.origin)
@@ -116,7 +117,7 @@ class Mapper:
             self.next_ripple = (i + 1) % _N_RIPPLES
         speed = self.params.get("speed")
         for pm in self.panels:
-            m = pm.mode
+            m = _BREATHE if self.idle else pm.mode
             if m == _PULSE:
                 self._pulse(pm, f, now_ms)
             elif m == _SWEEP:

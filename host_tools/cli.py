@@ -12,20 +12,24 @@ DEFAULT_BOARD = "esp32-jacket"
 DEMO_AUDIO = os.path.join(REPO, "demo", "demo.flac")
 
 
-class CommandError(Exception):
-    pass
+from host_tools.errors import CommandError  # noqa: E402  (re-exported for callers)
+
+
+def board_path(name):
+    # A board profile's file: the path itself, or the bundled profile of that name.
+    if os.path.exists(name):
+        return name
+    cand = os.path.join(BOARDS_DIR, name if name.endswith(".json") else name + ".json")
+    if not os.path.exists(cand):
+        raise CommandError("no board profile '%s' (bundled: %s)" % (name, ", ".join(board_names())))
+    return cand
 
 
 def resolve_board(name):
     # A board profile by path or by name in boards/; returns the validated profile dict.
     from firmware.profile import ProfileError, read_profile
 
-    path = name
-    if not os.path.exists(path):
-        cand = os.path.join(BOARDS_DIR, name if name.endswith(".json") else name + ".json")
-        if not os.path.exists(cand):
-            raise CommandError("no board profile '%s' (bundled: %s)" % (name, ", ".join(board_names())))
-        path = cand
+    path = board_path(name)
     try:
         return read_profile(path)
     except ProfileError as e:
@@ -87,6 +91,21 @@ def cmd_replay(args):
             print("wrote " + w)
 
 
+def cmd_build(args):
+    from host_tools import build
+
+    path = board_path(args.board)
+    profile = resolve_board(path)
+    config = read_config(args.config)
+    files = build.build(path, profile, args.out, source=args.source, config=config)
+    total = sum(size for _, size in files)
+    if not args.quiet:
+        for rel, size in files:
+            print("%7d  %s" % (size, rel))
+        kind = "sources" if args.source else "mpy for %s" % (build.ARCH.get(profile["chip"]) or "bytecode")
+        print("%7d  total in %s (%s; firmware sources are %d bytes)" % (total, args.out, kind, build.source_size()))
+
+
 def cmd_boards(args):
     for name in board_names():
         p = resolve_board(name)
@@ -110,6 +129,7 @@ def cmd_params(args):
 
 COMMANDS = {
     "replay": (cmd_replay, "run the garment engine over an audio file and write what it did"),
+    "build": (cmd_build, "write the deployable firmware bundle for a board into a folder"),
     "boards": (cmd_boards, "list the bundled board profiles"),
     "palettes": (cmd_palettes, "list the built-in palettes"),
     "params": (cmd_params, "list the tunable parameters with ranges"),
@@ -131,6 +151,12 @@ def build_parser():
             sp.add_argument("--kicks", help="annotation JSON with true kick times, drawn on the timeline")
             sp.add_argument("--engine", choices=("fast", "frame"), default="fast",
                             help="fast: numpy front end (bit-identical); frame: the firmware's per-frame code")
+            sp.add_argument("-q", "--quiet", action="store_true")
+        if name == "build":
+            sp.add_argument("--board", default=DEFAULT_BOARD, help="profile name in boards/ or a path (default %(default)s)")
+            sp.add_argument("--config", help="settings JSON to ship instead of the profile's defaults")
+            sp.add_argument("--source", action="store_true", help="ship .py sources instead of compiled .mpy")
+            sp.add_argument("--out", required=True, help="output folder")
             sp.add_argument("-q", "--quiet", action="store_true")
     return ap
 

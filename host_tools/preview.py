@@ -522,10 +522,13 @@ def write_animation(path, frames, positions, hop_s, panels, fps=25, max_seconds=
     L = _ENC_LEVELS
     lut = np.concatenate([_screen_lut(L, floor=c) for c in _ANIM_BG])  # per-channel, bg as floor
     chan_off = np.array([0, L, 2 * L], dtype=np.uint16)
-    scale = (L - 1) / 255.0
+    # Only pixels some LED can light are computed per frame; the rest stay as the static base.
+    act = np.flatnonzero(M.getnnz(axis=1))
+    M_act = (M[act] * ((L - 1) / 255.0)).astype(np.float32).tocsr()
     flat_base = base.reshape(-1, 3)
-    ov_idx = np.flatnonzero(np.any(flat_base != np.array(_ANIM_BG, np.uint8), axis=1))
-    ov_rgb = flat_base[ov_idx]
+    is_overlay = np.any(flat_base[act] != np.array(_ANIM_BG, np.uint8), axis=1)
+    ov_local = np.flatnonzero(is_overlay)  # LED markers / labels inside the lit area
+    ov_rgb = flat_base[act[ov_local]]
     ov_max = ov_rgb.max(axis=1)
     font = _font(11)
     clock_xy = (W - 8, H - 6)
@@ -534,17 +537,17 @@ def write_animation(path, frames, positions, hop_s, panels, fps=25, max_seconds=
         """(B, P, 3) uint8 -> list of B (H, W, 3) uint8 screen images."""
         out = []
         for f in window_frames:
-            lin = M @ f.astype(np.float32)  # (H*W, 3) linear light
-            np.minimum(lin, 255.0, out=lin)
-            lin *= scale
+            lin = M_act @ f.astype(np.float32)  # (n_act, 3) linear light, in LUT steps
+            np.minimum(lin, L - 1, out=lin)
             code = lin.astype(np.uint16)
             code += chan_off
             scr = np.take(lut, code)
-            # LED dots and labels show only where the glow is darker than they are
-            sub = scr[ov_idx]
-            under = sub.max(axis=1) < ov_max
-            scr[ov_idx[under]] = ov_rgb[under]
-            out.append(scr.reshape(H, W, 3))
+            # LED markers and labels show only where the glow is darker than they are
+            under = scr[ov_local].max(axis=1) < ov_max
+            scr[ov_local[under]] = ov_rgb[under]
+            img = flat_base.copy()
+            img[act] = scr
+            out.append(img.reshape(H, W, 3))
         return out
 
     # --- palette from a spread of frames plus every pixel's peak over the whole span
