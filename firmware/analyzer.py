@@ -135,6 +135,8 @@ class Analyzer:
                 hold[b] -= 1
             else:
                 pk -= release
+                if pk < a:
+                    pk = a
             if pk < min_range:
                 pk = min_range
             peak[b] = pk
