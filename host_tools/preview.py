@@ -7,14 +7,15 @@ Two entry points, both pure functions of the replayed data:
 * :func:`write_timeline` -- one PNG: every pixel's colour over time (panel by panel), and under
   it, on the same time axis, the bass feature with detected beats and (optionally) annotated
   true kicks, so hits, misses and false beats are visible at a glance.
-* :func:`write_animation` -- an animated GIF (WebP / APNG optional) showing each LED as a soft
-  glow at its physical position on the garment, resampled to a normal video frame rate.
+* :func:`write_animation` -- an animated GIF (or APNG for a .png/.apng path: ~3x smaller, as
+  PNG's row prediction suits soft gradients) showing each LED as a soft glowing dot at its
+  physical position on the garment, resampled to a normal video frame rate.
 
-Colours: ``frames`` hold the values sent to the LEDs, i.e. PWM duty, which is *linear* light.
-A screen treats its values as gamma-encoded, so a duty of 10/255 -- clearly visible on an LED
-in a dark room -- would be near-black on screen.  Both outputs therefore encode linear duty to
-screen values with ``SCREEN_GAMMA`` (set it to 1.0 to see raw values); full-scale colours such
-as (255, 0, 0) are unchanged either way.
+Colours: ``frames`` are *display* colours, shown as given.  LED duty is linear light, so the
+caller lifts it to display gamma first (``replay.Result.display_rgb`` does: duty ** (1/2.2)),
+or a duty of 10/255 -- clearly visible on an LED in a dark room -- would be near-black on
+screen.  The animation decodes them with ``DISPLAY_GAMMA`` so that overlapping glows add up in
+linear light, as light does, and re-encodes the sum for the screen.
 
 matplotlib is used through its object API with the Agg canvas (``Figure`` +
 ``FigureCanvasAgg``), never through pyplot, so the caller's backend, open figures and
@@ -27,10 +28,11 @@ import os
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-__all__ = ["write_timeline", "write_animation", "SCREEN_GAMMA", "KICK_TOLERANCE_S"]
+__all__ = ["write_timeline", "write_animation", "DISPLAY_GAMMA", "KICK_TOLERANCE_S"]
 
-# LED duty (linear light) -> screen value exponent.  1.0 = show the raw frame values.
-SCREEN_GAMMA = 2.2
+# The gamma `frames` are encoded with (display value = linear ** (1 / DISPLAY_GAMMA)).  Only the
+# animation's glow blending uses it; 1.0 would blend the values as if they were linear.
+DISPLAY_GAMMA = 2.2
 # A kick counts as "hit" if a detected beat lies within this many seconds of it (and vice versa).
 KICK_TOLERANCE_S = 0.07
 # Timeline: most time columns ever drawn (the brief's limit; the plot width usually binds first).
@@ -120,13 +122,19 @@ def _check_panels(panels, n_pixels):
     return out
 
 
-def _screen_lut(levels, floor=0):
-    """Lookup table mapping linear duty quantised to `levels` steps over 0..255 -> screen uint8.
+def _encode_lut(levels, floor=0):
+    """Lookup table: linear light quantised to `levels` steps over 0..255 -> display uint8.
 
-    `floor` (a screen value) is the darkest output, e.g. a background colour's channel.
+    `floor` (a display value) is the darkest output, e.g. a background colour's channel.
     """
     x = np.arange(levels, dtype=np.float64) / (levels - 1)
-    return np.maximum(np.round(255.0 * x ** (1.0 / SCREEN_GAMMA)), floor).astype(np.uint8)
+    return np.maximum(np.round(255.0 * x ** (1.0 / DISPLAY_GAMMA)), floor).astype(np.uint8)
+
+
+def _decode_lut():
+    """Lookup table: display uint8 -> linear light 0..255 (float32)."""
+    x = np.arange(256, dtype=np.float64) / 255.0
+    return (255.0 * x**DISPLAY_GAMMA).astype(np.float32)
 
 
 def _pool_brightest(frames, starts, stops):
@@ -228,7 +236,7 @@ def write_timeline(path, frames, hop_s, bass, beats, panels, kicks=None, title=N
     kr = -(-P // img_h)
     if kr > 1:
         pooled = _pool_uniform(np.ascontiguousarray(pooled.transpose(1, 0, 2)), kr).transpose(1, 0, 2)
-    image = _screen_lut(256)[pooled.transpose(1, 0, 2)]  # (rows, ncols, 3)
+    image = np.ascontiguousarray(pooled.transpose(1, 0, 2))  # (rows, ncols, 3), as given
     nrows = image.shape[0]
 
     t_bucket = (np.arange(ncols) * k + min(k, T) / 2.0) * hop_s
@@ -287,8 +295,8 @@ def write_timeline(path, frames, hop_s, bass, beats, panels, kicks=None, title=N
             ax_img.set_ylabel("pixel")
 
         # --- bass + beats + kicks
-        ax_bass.fill_between(t_bucket, 0, bass_plot, color=_BASS, alpha=0.22, lw=0)
-        ax_bass.plot(t_bucket, bass_plot, color=_BASS, lw=0.8)
+        ax_bass.fill_between(t_bucket, 0, bass_plot, color=_BASS, alpha=0.22, lw=0, zorder=1)
+        ax_bass.plot(t_bucket, bass_plot, color=_BASS, lw=0.8, zorder=2)
         ax_bass.set_ylim(0, 290)
         ax_bass.set_yticks([0, 128, 255])
         ax_bass.set_ylabel("bass")
@@ -303,18 +311,18 @@ def write_timeline(path, frames, hop_s, bass, beats, panels, kicks=None, title=N
             beat_ok = np.ones(len(beats), dtype=bool)
             kick_hit = None
         if beat_ok.any():
-            ax_bass.vlines(beats[beat_ok], 0, 255, color=_BEAT, lw=0.8, alpha=0.85)
+            ax_bass.vlines(beats[beat_ok], 0, 255, color=_BEAT, lw=0.8, alpha=0.85, zorder=3)
         handles.append(Line2D([], [], color=_BEAT, lw=1.5, label=f"detected beat ({int(beat_ok.sum())})"))
         if kicks is not None:
             n_false = int((~beat_ok).sum())
             if n_false:
-                ax_bass.vlines(beats[~beat_ok], 0, 255, color=_BEAT_FALSE, lw=0.9, alpha=0.9)
+                ax_bass.vlines(beats[~beat_ok], 0, 255, color=_BEAT_FALSE, lw=0.9, alpha=0.9, zorder=3)
             handles.append(Line2D([], [], color=_BEAT_FALSE, lw=1.5, label=f"beat, no kick ({n_false})"))
             hits, misses = kicks[kick_hit], kicks[~kick_hit]
             if len(hits):
                 ax_bass.plot(hits, np.full(len(hits), 272.0), "v", color=_KICK_HIT, ms=5, mew=0)
             if len(misses):
-                ax_bass.vlines(misses, 0, 255, color=_KICK_MISS, lw=0.8, alpha=0.6, linestyles="dashed")
+                ax_bass.vlines(misses, 0, 255, color=_KICK_MISS, lw=0.8, alpha=0.7, linestyles="dashed", zorder=4)
                 ax_bass.plot(misses, np.full(len(misses), 272.0), "x", color=_KICK_MISS, ms=6, mew=1.5)
             handles.append(Line2D([], [], color=_KICK_HIT, marker="v", ls="none", label=f"kick, hit ({len(hits)})"))
             handles.append(Line2D([], [], color=_KICK_MISS, marker="x", ls="none", label=f"kick, missed ({len(misses)})"))
@@ -350,24 +358,22 @@ _GLOW_GAIN = 1.6  # >1 gives each lit LED a saturated core
 # seen on screen).  Wide halos look lovely but GIF's LZW has no vertical prediction and pays for
 # every gradient pixel, so the rim is kept short.
 _DOT_CORE_FRACTION = 0.2
-_DOT_SOFT_FRACTION = 0.08
+_DOT_SOFT_FRACTION = 0.06
 _ENC_LEVELS = 1024  # linear -> screen lookup resolution
 _PALETTE_SAMPLES = 40
 _GIF_COLOURS = 255  # palette size (one GIF index stays free)
-# GIF delta frames: a pixel is left unchanged while its new colour stays within this fraction of
-# its brightness (>= 2 screen units) of what is shown -- see write_animation.  0 = exact.
-_GIF_KEEP_FRACTION = 0.06
+# GIF only: an LED keeps its shown colour until the new one differs by more than this fraction of
+# its on-screen brightness (>= 2 units) -- see write_animation.  0 = every change is drawn.
+_GIF_KEEP_FRACTION = 0.08
 
 
 def _format_for(path):
     suffix = os.path.splitext(os.fspath(path))[1].lower()
     if suffix == ".gif":
         return "GIF"
-    if suffix == ".webp":
-        return "WEBP"
     if suffix in (".png", ".apng"):
         return "PNG"
-    raise ValueError(f"animation path must end in .gif (or .webp / .png / .apng), got {os.fspath(path)!r}")
+    raise ValueError(f"animation path must end in .gif (or .png / .apng for APNG), got {os.fspath(path)!r}")
 
 
 def _font(size):
@@ -422,7 +428,7 @@ def _glow_matrix(W, H, xy, spacing):
     core = float(np.clip(_DOT_CORE_FRACTION * spacing, 0.8, 12.0))
     soft = float(np.clip(_DOT_SOFT_FRACTION * spacing, 0.8, 6.0))
     R = int(math.ceil(core + 2.8 * soft))  # <= 29 < _ANIM_MARGIN
-    sig_lin = soft / math.sqrt(SCREEN_GAMMA)  # a Gaussian stays Gaussian through the encode
+    sig_lin = soft / math.sqrt(DISPLAY_GAMMA)  # a Gaussian stays Gaussian through the encode
     d = np.arange(-R, R + 1)
     dy, dx = np.meshgrid(d, d, indexing="ij")
     r = np.sqrt((dx * dx + dy * dy).astype(np.float64))
@@ -480,6 +486,11 @@ def write_animation(path, frames, positions, hop_s, panels, fps=25, max_seconds=
     shows every pixel's brightest input frame in its window, so a one-frame flash is never lost
     (if fps exceeds 1/hop_s, frames are held).  Only [start_s, start_s + max_seconds] is
     rendered; a clock in the corner shows song time.  Returns the number of frames written.
+
+    GIF size is kept down by writing each frame as a delta (unchanged pixels transparent) and by
+    letting an LED hold its shown colour while it changes by less than ``_GIF_KEEP_FRACTION`` of
+    its brightness.  The clock makes consecutive frames differ, so Pillow never merges frames
+    and the file holds exactly the returned number of frames (unless fps > 100).
     """
     fmt = _format_for(path)
     frames = _check_frames(frames)
@@ -492,6 +503,8 @@ def write_animation(path, frames, positions, hop_s, panels, fps=25, max_seconds=
         raise ValueError("positions contains non-finite values")
     hop_s = _check_positive(hop_s, "hop_s")
     fps = _check_positive(fps, "fps")
+    if fmt == "GIF" and fps > 50:
+        raise ValueError(f"fps must be <= 50 for a GIF (browsers slow down faster GIFs), got {fps!r}")
     max_seconds = _check_positive(max_seconds, "max_seconds")
     try:
         start_s = float(start_s)
@@ -520,10 +533,12 @@ def write_animation(path, frames, positions, hop_s, panels, fps=25, max_seconds=
     M = _glow_matrix(W, H, xy, spacing)
     base = _base_layer(W, H, xy, panels)
     L = _ENC_LEVELS
-    lut = np.concatenate([_screen_lut(L, floor=c) for c in _ANIM_BG])  # per-channel, bg as floor
-    chan_off = np.array([0, L, 2 * L], dtype=np.uint16)
+    lut = np.concatenate([_encode_lut(L, floor=c) for c in _ANIM_BG])  # per-channel, bg as floor
+    decode = _decode_lut()
     # Only pixels some LED can light are computed per frame; the rest stay as the static base.
     act = np.flatnonzero(M.getnnz(axis=1))
+    chan_off = np.tile(np.array([0, L, 2 * L], dtype=np.uint16), (len(act), 1))  # full size: fast add
+    act3 = (act[:, None] * 3 + np.arange(3)).ravel()  # flat byte indices of the lit pixels
     M_act = (M[act] * ((L - 1) / 255.0)).astype(np.float32).tocsr()
     flat_base = base.reshape(-1, 3)
     is_overlay = np.any(flat_base[act] != np.array(_ANIM_BG, np.uint8), axis=1)
@@ -537,7 +552,7 @@ def write_animation(path, frames, positions, hop_s, panels, fps=25, max_seconds=
         """(B, P, 3) uint8 -> list of B (H, W, 3) uint8 screen images."""
         out = []
         for f in window_frames:
-            lin = M_act @ f.astype(np.float32)  # (n_act, 3) linear light, in LUT steps
+            lin = M_act @ decode[f]  # (n_act, 3) linear light, in LUT steps
             np.minimum(lin, L - 1, out=lin)
             code = lin.astype(np.uint16)
             code += chan_off
@@ -545,8 +560,8 @@ def write_animation(path, frames, positions, hop_s, panels, fps=25, max_seconds=
             # LED markers and labels show only where the glow is darker than they are
             under = scr[ov_local].max(axis=1) < ov_max
             scr[ov_local[under]] = ov_rgb[under]
-            img = flat_base.copy()
-            img[act] = scr
+            img = flat_base.reshape(-1).copy()
+            img[act3] = scr.reshape(-1)
             out.append(img.reshape(H, W, 3))
         return out
 
@@ -560,51 +575,69 @@ def write_animation(path, frames, positions, hop_s, panels, fps=25, max_seconds=
     clock_index = index[_ANIM_CLOCK]
 
     # --- render, quantise, stamp the clock
-    # GIF only: a pixel whose new colour is within _GIF_KEEP_FRACTION of its brightness (per
-    # channel, at least 2 screen units) of what is already on screen is left transparent, i.e.
-    # unchanged.  Small flickers and the tails of fades then cost nothing; the error is bounded.
-    pal = np.array(pal_img.getpalette()[: 3 * 256], dtype=np.int16).reshape(-1, 3)
-    pal = np.concatenate([pal, np.zeros((256 - len(pal), 3), np.int16)])
-    level = pal.max(axis=1)
-    tol = np.maximum(2.0, _GIF_KEEP_FRACTION * np.maximum(level[:, None], level[None, :]))
-    close = (np.abs(pal[:, None, :] - pal[None, :, :]).max(axis=2) <= tol).ravel()
-    keep_ok = fmt == "GIF" and _GIF_KEEP_FRACTION > 0
-    transparent = 255  # _build_palette leaves this index unused
-    shown = None
-    images = []
-    batch = 8
-    for a in range(0, n_out, batch):
-        b = min(n_out, a + batch)
-        pooled = _pool_brightest(frames, lo[a:b], hi[a:b])
-        for j, rgb in zip(range(a, b), render(pooled)):
-            im = Image.fromarray(rgb).quantize(palette=pal_img, dither=Image.Dither.NONE)
-            ImageDraw.Draw(im).text(
-                clock_xy, f"{edges[j]:6.2f} s", fill=clock_index, font=font, anchor="rs"
-            )
-            if keep_ok:
-                idx = np.asarray(im)
-                if shown is None:
-                    shown = idx.copy()
-                else:
-                    pair = idx.astype(np.uint16) << 8
-                    pair |= shown
-                    keep = np.take(close, pair)
-                    np.copyto(shown, idx, where=~keep)
-                    out = np.where(keep, np.uint8(transparent), idx)
-                    im = Image.fromarray(out, mode="P")
-                    im.putpalette(pal_img.getpalette())
-            images.append(im)
+    # GIF only: an LED whose new colour is within _GIF_KEEP_FRACTION of its brightness (per
+    # channel on screen, at least 2 units) of the colour already shown keeps the shown colour,
+    # and pixels identical to the previous frame are written as transparent (= unchanged).
+    # Small flickers and the tails of fades then cost nothing; whole dots update together.
+    flat_pal = pal_img.getpalette()[: 3 * 255]
+    use_keep = fmt == "GIF"
+    transparent = 255  # _build_palette never fills this index
+    bg_index = index[_ANIM_BG]
 
+    def settle(pooled, shown_led):
+        """Apply the per-LED tolerance to a batch of pooled frames; returns (frames, shown)."""
+        out = np.empty_like(pooled)
+        for i, new in enumerate(pooled):
+            if shown_led is None:
+                shown_led = new
+            else:
+                s_new, s_old = new.astype(np.int16), shown_led.astype(np.int16)
+                tol = np.maximum(2.0, _GIF_KEEP_FRACTION * np.maximum(s_new.max(1), s_old.max(1)))
+                changed = np.abs(s_new - s_old).max(axis=1) > tol
+                shown_led = np.where(changed[:, None], new, shown_led)
+            out[i] = shown_led
+        return out, shown_led
+
+    def generate():
+        shown_led = shown_idx = None
+        for a in range(0, n_out, 8):
+            b = min(n_out, a + 8)
+            pooled = _pool_brightest(frames, lo[a:b], hi[a:b])
+            if use_keep and _GIF_KEEP_FRACTION > 0:
+                pooled, shown_led = settle(pooled, shown_led)
+            for j, rgb in zip(range(a, b), render(pooled)):
+                im = Image.fromarray(rgb).quantize(palette=pal_img, dither=Image.Dither.NONE)
+                ImageDraw.Draw(im).text(
+                    clock_xy, f"{edges[j]:6.2f} s", fill=clock_index, font=font, anchor="rs"
+                )
+                if use_keep:
+                    idx = np.array(im)
+                    idx[idx == transparent] = bg_index  # (never expected; keeps the index free)
+                    if shown_idx is None:
+                        shown_idx = idx.copy()
+                    else:
+                        same = idx == shown_idx
+                        shown_idx = idx.copy()
+                        idx[same] = transparent
+                    im = Image.fromarray(idx, mode="P")
+                    im.putpalette(flat_pal)
+                yield im
+
+    frames_out = generate()
+    first = next(frames_out)
+    if fmt != "GIF":
+        frames_out = list(frames_out)  # Pillow's APNG/WebP writers iterate the frames twice
     duration_ms = 1000.0 / fps
-    common = dict(save_all=True, append_images=images[1:], loop=0)
+    common = dict(save_all=True, append_images=frames_out, loop=0)
     if fmt == "GIF":
-        extra = {"transparency": transparent} if keep_ok else {}
-        images[0].save(
-            os.fspath(path), format="GIF", duration=int(round(duration_ms)), optimize=False,
-            disposal=1, **extra, **common,
+        # GIF delays are whole centiseconds: spread the rounding so frame j starts at j/fps
+        # (25 fps -> 4 cs each; 30 fps -> 3, 4, 3, 3, 4, 3, ...).
+        cs = np.round(np.arange(n_out + 1) * (100.0 / fps)).astype(np.int64)
+        delays = [int(d) * 10 for d in np.diff(cs)]
+        first.save(
+            os.fspath(path), format="GIF", duration=delays, optimize=False, disposal=1,
+            transparency=transparent, **common,
         )
-    elif fmt == "WEBP":
-        images[0].save(os.fspath(path), format="WEBP", duration=int(round(duration_ms)), quality=85, **common)
     else:
-        images[0].save(os.fspath(path), format="PNG", duration=duration_ms, **common)
+        first.save(os.fspath(path), format="PNG", duration=duration_ms, **common)
     return n_out
