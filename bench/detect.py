@@ -1,0 +1,123 @@
+# Kick-detection benchmark: the firmware engine (through replay) and the peers' published methods
+# on the annotated set from bench/make_dataset.py, per condition: F1 at +-50 ms, precision, recall,
+# latency (kick onset -> end of the frame that raises the beat), false beats per minute.
+# Usage: python bench/detect.py [--split test|dev|all] [--config CONFIG] [--no-readme] [--no-peers]
+import argparse
+import json
+import os
+import sys
+from concurrent.futures import ProcessPoolExecutor
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from bench import readme, scoring  # noqa: E402
+
+DATA = os.path.join(ROOT, "bench", "data")
+KICK_CATS = ("mix", "mix_voice")
+QUIET_CATS = ("kickfree", "speech", "silence", "hiss", "hum50", "hum60")
+
+
+def detect_file(job):
+    # Beats of every detector on one file: {"ours": [...], "wled": [...], "ledfx": [...]}.
+    path, board, config, peers = job
+    import soundfile as sf
+
+    from firmware.profile import read_profile
+    from host_tools import replay
+    from host_tools.audio import load
+
+    profile = read_profile(os.path.join(ROOT, "boards", board + ".json"))
+    samples, _ = load(path, profile["sample_rate"])
+    out = {"ours": replay.run(samples, profile, config, render=False).beats}
+    if peers:
+        from bench.peers import ledfx_beats, wled_beats
+
+        x, fs = sf.read(path, always_2d=True)
+        x = x.mean(axis=1)
+        out["wled"] = wled_beats(x, fs)
+        out["ledfx"] = ledfx_beats(x, fs)
+    return out
+
+
+def evaluate(files, results, detectors):
+    # Per detector and condition (category x mic): pooled kick scores or false beats per minute.
+    table = {}
+    for det in detectors:
+        rows = {}
+        for mic in ("clean", "garment"):
+            for cat in KICK_CATS + QUIET_CATS:
+                sel = [(f, r) for f, r in zip(files, results) if f["category"] == cat and f["mic"] == mic]
+                if not sel:
+                    continue
+                if cat in KICK_CATS:
+                    rows[(cat, mic)] = scoring.pooled([scoring.score(f["kicks"], r[det]) for f, r in sel])
+                else:
+                    rows[(cat, mic)] = {"fpm": scoring.false_per_minute([len(r[det]) for f, r in sel],
+                                                                        [f["duration"] for f, r in sel])}
+            kick = [(f, r) for f, r in zip(files, results) if f["category"] in KICK_CATS and f["mic"] == mic]
+            if kick:
+                rows[("all mixes", mic)] = scoring.pooled([scoring.score(f["kicks"], r[det]) for f, r in kick])
+        table[det] = rows
+    return table
+
+
+def markdown(table, split, config):
+    dets = list(table)
+    names = {"ours": "threadbeat", "wled": "WLED-style one bin", "ledfx": "LedFx-style bass energy"}
+    lines = ["Kick F1 at +-50 ms / median latency / p90 latency, on the `%s` split%s:" % (
+        split, " with %s" % os.path.basename(config) if config else ""), "",
+             "| condition | " + " | ".join(names[d] for d in dets) + " |", "|---|" + "---|" * len(dets)]
+    conds = [c for c in table[dets[0]] if c[0] in KICK_CATS + ("all mixes",)]
+    for c in conds:
+        cells = []
+        for d in dets:
+            r = table[d][c]
+            cells.append("F1 %.2f (P %.2f R %.2f) / %.0f / %.0f ms" % (r["f1"], r["precision"], r["recall"],
+                                                                     r["lat_median_ms"], r["lat_p90_ms"]))
+        lines.append("| %s, %s mic | %s |" % (c[0], c[1], " | ".join(cells)))
+    lines += ["", "False beats per minute on material without a kick:", "",
+              "| condition | " + " | ".join(names[d] for d in dets) + " |", "|---|" + "---|" * len(dets)]
+    for c in [c for c in table[dets[0]] if c[0] in QUIET_CATS]:
+        lines.append("| %s, %s mic | %s |" % (c[0], c[1], " | ".join("%.1f" % table[d][c]["fpm"] for d in dets)))
+    return lines
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--split", default="test", choices=("test", "dev", "all"))
+    ap.add_argument("--config", help="settings JSON for our engine (e.g. tuned parameters)")
+    ap.add_argument("--board", default="esp32-jacket")
+    ap.add_argument("--no-peers", action="store_true")
+    ap.add_argument("--no-readme", action="store_true")
+    ap.add_argument("--json", help="write the full table here")
+    args = ap.parse_args()
+    index = os.path.join(DATA, "index.json")
+    if not os.path.exists(index):
+        print("no dataset: run `python bench/make_dataset.py` first", file=sys.stderr)
+        return 2
+    files = []
+    for f in json.load(open(index))["files"]:
+        if args.split == "all" or f["split"] == args.split:
+            with open(os.path.join(DATA, f["json"])) as fh:
+                files.append(dict(f, **json.load(fh)))
+    config = json.load(open(args.config)) if args.config else None
+    jobs = [(os.path.join(DATA, f["name"] + ".wav"), args.board, config, not args.no_peers) for f in files]
+    with ProcessPoolExecutor(max(1, os.cpu_count() or 1)) as ex:
+        results = list(ex.map(detect_file, jobs))
+    dets = ["ours"] + ([] if args.no_peers else ["wled", "ledfx"])
+    table = evaluate(files, results, dets)
+    lines = markdown(table, args.split, args.config)
+    print("\n".join(lines))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({d: {"%s/%s" % k: v for k, v in rows.items()} for d, rows in table.items()}, f, indent=1)
+    if not args.no_readme and args.split == "test":
+        readme.update("detect", lines + ["", "_%s; %d files_" % (readme.stamp(), len(files))])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
