@@ -77,7 +77,7 @@ class App:
         self.link = link
         self.health = MicHealth(engine.fs, engine.hop)
         self.mic_state = OK
-        self.beats_ms = []  # kept for the desk run's events.json (bounded)
+        self.beats_ms = None  # a list when beat times are kept (desk runs write them out)
         self.frames = 0
         self.dropped = 0
         self.on_stable = None  # called once after ~10 s of running (clears the crash counter)
@@ -104,7 +104,7 @@ class App:
         if st != self.mic_state:
             self.mic_state = st
             eng.mapper.idle = st != OK
-        if f.beat and len(self.beats_ms) < 100000:
+        if f.beat and self.beats_ms is not None and len(self.beats_ms) < 100000:
             self.beats_ms.append(f.t_ms)
         eng.render(f.t_ms)
         self.sink.show()
@@ -189,6 +189,7 @@ def run_desk(root="", app=None):
     # Headless run over a PCM file: writes events.json beside it when the audio ends.
     if app is None:
         app = build(root)
+    app.beats_ms = []
     while app.step() >= 0:
         pass
     app.source.close()

@@ -101,7 +101,8 @@ class RealFFT:
             for j in range(half):
                 wr = tw[2 * j * step]
                 wi = tw[2 * j * step + 1]
-                for a in range(j << 1, n, span):
+                a = j << 1
+                while a < n:  # not range(..., span): a variable step allocates a range object
                     b = a + size
                     br = d[b]
                     bi = d[b + 1]
@@ -123,6 +124,7 @@ class RealFFT:
                     x = ai - ti
                     d[b + 1] = x
                     bound |= x ^ (x >> 31)
+                    a += span
             size <<= 1
             step >>= 1
         sh = bound_shift(bound, _SPLIT_LIMIT)
