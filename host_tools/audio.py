@@ -1,6 +1,5 @@
 # Audio files in, the garment's input out: any WAV/FLAC/OGG (libsndfile via soundfile), mixed to
 # mono, resampled to the device rate and quantised to int16, exactly what the microphone would feed.
-import math
 import os
 
 import numpy as np
@@ -43,12 +42,11 @@ def load(path, rate):
 
 
 def to_device(mono, src_rate, rate):
-    # Float mono at src_rate (full scale 1.0) -> int16 at rate, polyphase resampling.
+    # Float mono at src_rate (full scale 1.0) -> int16 at rate (libsoxr, high quality).
     if src_rate != rate:
-        from scipy.signal import resample_poly
+        import soxr
 
-        g = math.gcd(int(src_rate), int(rate))
-        mono = resample_poly(mono, rate // g, int(src_rate) // g)
+        mono = soxr.resample(np.ascontiguousarray(mono, dtype=np.float64), int(src_rate), int(rate), quality="HQ")
     return np.clip(np.round(mono * 32768.0), -32768, 32767).astype(np.int16)
 
 
