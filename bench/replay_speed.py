@@ -25,7 +25,7 @@ def song(seconds=180, rate=44100):
     # A 3-minute stereo 44.1 kHz song: the dataset's clean mixes back to back (or the demo looped).
     files = sorted(glob.glob(os.path.join(ROOT, "bench", "data", "mix*_clean.wav")))
     if not files:
-        files = [os.path.join(ROOT, "demo", "demo.flac")]
+        files = [os.path.join(ROOT, "demo", "demo.ogg")]
     parts, total = [], 0
     while total < seconds * rate:
         for f in files:

@@ -34,10 +34,9 @@ class Analyzer:
         self.warm_hops = warm_hops
         self.fs = fs
         self.hop = hop
-        self.hop_ms_q8 = (hop * 256000) // fs  # hop length in ms, Q8
         self.features = Features()
         self.floor = array("i", [0] * N_LEVELS)  # Q12 log2
-        self.peak = array("i", [0] * N_LEVELS)  # Q12 above the gate
+        self.peak = array("i", [0] * N_LEVELS)  # Q12, the recent peak of each level
         self.hold = array("h", [0] * N_LEVELS)
         self.smooth = array("h", [0] * N_LEVELS)  # 0..255 smoothed outputs
         self.bass_p1 = 0  # bass and treble levels one and two hops ago (Q8)
@@ -65,7 +64,8 @@ class Analyzer:
         self.release = (p.get("agc_release") * _DB_Q12 * hop) // fs
         if self.release < 1:
             self.release = 1
-        self.min_range = p.get("agc_range") * _DB_Q12
+        self.span = p.get("agc_range") * _DB_Q12
+        self.span_inv = (255 << 16) // self.span
         self.rise = p.get("rise")
         self.decay = p.get("decay")
         self.refractory_hops = (p.get("refractory") * fs + 999 * hop) // (1000 * hop)
@@ -82,6 +82,7 @@ class Analyzer:
         if self.hops < self.warm_hops:  # the frame is still filling: start the floors from here
             for b in range(N_LEVELS):
                 self.floor[b] = lv[b] << 4
+                self.peak[b] = lv[b] << 4
             self.bass_p1 = self.bass_p2 = lv[BASS]
             self.click_p1 = self.click_p2 = lv[TREBLE]
         self._dynamics(lv)
@@ -108,7 +109,8 @@ class Analyzer:
         rise_f = self.floor_rise
         fall_f = rise_f * _FALL_RATIO
         release = self.release
-        min_range = self.min_range
+        span = self.span
+        inv = self.span_inv
         rise = self.rise
         decay = self.decay
         silent = 1
@@ -122,25 +124,30 @@ class Analyzer:
             else:
                 fl += rise_f
             floor[b] = fl
-            a = x - fl - gate
-            if a < 0:
-                a = 0
-            else:
-                silent = 0
+            # gain: the top `agc_range` dB under the band's recent peak map to 0..255
             pk = peak[b]
-            if a >= pk:
-                pk = a
+            if x >= pk:
+                pk = x
                 hold[b] = self.hold_hops
             elif hold[b] > 0:
                 hold[b] -= 1
             else:
                 pk -= release
-                if pk < a:
-                    pk = a
-            if pk < min_range:
-                pk = min_range
+                if pk < x:
+                    pk = x
+            top = fl + gate + span  # a quiet passage is never stretched over more than the span
+            if pk < top:
+                pk = top
             peak[b] = pk
-            v = (a * 255) // pk  # a <= pk < 2**19: the product < 2**27
+            if x - fl <= gate:
+                v = 0
+            else:
+                silent = 0
+                e = pk - x
+                if e >= span:
+                    v = 0
+                else:
+                    v = 255 - ((e * inv) >> 16)  # e < span < 2**16, inv < 2**12: product < 2**28
             o = sm[b]
             if v > o:
                 o += ((v - o) * rise + 255) >> 8

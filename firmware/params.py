@@ -12,7 +12,7 @@ SCHEMA = (
     ("floor_rise", 3, 1, 30, "dB/s", "how fast the noise floor climbs onto a steady sound (hum, hiss)"),
     ("agc_hold", 600, 0, 5000, "ms", "how long the gain holds after a peak before it recovers"),
     ("agc_release", 20, 1, 60, "dB/s", "how fast the gain recovers after the hold"),
-    ("agc_range", 15, 6, 48, "dB", "smallest span the gain maps to full scale: quiet passages stay dim"),
+    ("agc_range", 18, 6, 48, "dB", "how far under the recent peak a band fades to dark; quiet passages stay dim"),
     ("rise", 200, 1, 256, "/256", "attack of the smoothed features, per hop"),
     ("decay", 40, 1, 256, "/256", "release of the smoothed features, per hop"),
     ("sensitivity", 50, 0, 100, "%", "beat sensitivity: higher fires on softer kicks"),

@@ -9,7 +9,8 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BOARDS_DIR = os.path.join(REPO, "boards")
 DEFAULT_BOARD = "esp32-jacket"
-DEMO_AUDIO = os.path.join(REPO, "demo", "demo.flac")
+DEMO_AUDIO = os.path.join(REPO, "demo", "demo.ogg")
+DEMO_KICKS = os.path.join(REPO, "demo", "demo.json")
 
 
 from host_tools.errors import CommandError  # noqa: E402  (re-exported for callers)
@@ -73,6 +74,8 @@ def cmd_replay(args):
     for p in res.problems:
         print("threadbeat: warning: " + p, file=sys.stderr)
     kicks = None
+    if args.kicks is None and args.audio is None and os.path.exists(DEMO_KICKS):
+        args.kicks = DEMO_KICKS  # the demo track's annotated kicks: the timeline shows hits and misses
     if args.kicks:
         try:
             with open(args.kicks) as f:
