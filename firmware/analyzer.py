@@ -3,11 +3,12 @@
 # Everything works on integer log2 levels (Q12 inside: 4096 = 3.01 dB), so gain is an addition.
 from array import array
 from firmware.compat import const
+from firmware.kick import KickModel
 from firmware.spectrum import N_BANDS, N_LEVELS, BASS, MID, TREBLE, LEVEL
 
 _DB_Q12 = const(1361)  # Q12 log2 units per dB: 4096 / 3.0103
-_FALL_RATIO = const(4)  # the floor falls this many times faster than it rises: it settles near
-# the 80th percentile of a steady sound, so noise seldom pokes through the gate
+_FALL_RATIO = const(4)  # the floor falls this many times faster than it rises: over a steady sound
+# it settles near the 20th percentile of the level, and the gate above it keeps noise dark
 
 
 class Features:
@@ -23,13 +24,21 @@ class Features:
         self.beat_count = 0
         self.beat_ms = -100000  # time of the last beat
         self.onset = 0  # kick onset strength
-        self.silent = 1  # 1 while every band is under its gate
+        self.silent = 1  # 1 while the whole-range level is under its gate (only noise floor)
         self.raw = None  # the band levels (array 'h', Q8 log2) the features came from
 
 
 class Analyzer:
-    def __init__(self, params, fs, hop, warm_hops=4):
+    def __init__(self, params, fs, hop, warm_hops=4, model=None):
         # warm_hops: hops before the first full frame (fft size / hop); no beats before it.
+        # model: (trees, bias, scale, threshold) of the kick model; default: the trained one.
+        if model is None:
+            from firmware.kick_weights import BIAS, SCALE, THRESHOLD, TREES
+
+            model = (TREES, BIAS, SCALE, THRESHOLD)
+        self.kick = KickModel(model[0], model[1])
+        self.scale = model[2]
+        self.threshold = model[3]
         self.params = params
         self.warm_hops = warm_hops
         self.fs = fs
@@ -39,12 +48,6 @@ class Analyzer:
         self.peak = array("i", [0] * N_LEVELS)  # Q12, the recent peak of each level
         self.hold = array("h", [0] * N_LEVELS)
         self.smooth = array("h", [0] * N_LEVELS)  # 0..255 smoothed outputs
-        self.bass_p1 = 0  # bass and treble levels one and two hops ago (Q8)
-        self.bass_p2 = 0
-        self.click_p1 = 0
-        self.click_p2 = 0
-        self.onset_mean = 0  # Q4, slow averages of the onset function and its deviation
-        self.onset_dev = 0
         self.last_beat_hop = -1000
         self.hops = 0
         self._version = -1
@@ -69,8 +72,8 @@ class Analyzer:
         self.rise = p.get("rise")
         self.decay = p.get("decay")
         self.refractory_hops = (p.get("refractory") * fs + 999 * hop) // (1000 * hop)
-        self.beat_floor = (p.get("beat_floor") * _DB_Q12) >> 4  # in Q8 like the flux
-        self.sens = p.get("sensitivity")
+        # sensitivity 50 is the threshold chosen in training; each 25 points move it one logit
+        self.kick_thr = self.threshold + ((50 - p.get("sensitivity")) * self.scale) // 25
 
     def update(self, lv, now_ms):
         # lv: band levels (array 'h', Q8 log2, N_LEVELS entries) of the newest frame.
@@ -83,8 +86,7 @@ class Analyzer:
             for b in range(N_LEVELS):
                 self.floor[b] = lv[b] << 4
                 self.peak[b] = lv[b] << 4
-            self.bass_p1 = self.bass_p2 = lv[BASS]
-            self.click_p1 = self.click_p2 = lv[TREBLE]
+            self.kick.prime(lv)
         self._dynamics(lv)
         sm = self.smooth
         bands = f.bands
@@ -113,7 +115,6 @@ class Analyzer:
         inv = self.span_inv
         rise = self.rise
         decay = self.decay
-        silent = 1
         for b in range(N_LEVELS):
             x = lv[b] << 4  # Q12; |x| < 2**18
             fl = floor[b]
@@ -142,7 +143,6 @@ class Analyzer:
             if x - fl <= gate:
                 v = 0
             else:
-                silent = 0
                 e = pk - x
                 if e >= span:
                     v = 0
@@ -154,42 +154,27 @@ class Analyzer:
             else:
                 o -= ((o - v) * decay + 255) >> 8
             sm[b] = o
-        self.features.silent = silent
+        # many bins make the whole-range level steady, so its gate tells silence reliably
+        self.features.silent = 1 if (lv[LEVEL] << 4) - floor[LEVEL] <= gate else 0
 
     def _beat(self, lv, now_ms):
-        # Kick onset: the rise of the bass band over the last two hops (only while the band
-        # stands clear of its noise floor), reinforced by a simultaneous rise of the treble (the beater's click),
-        # against an adaptive threshold and a refractory period.
+        # Kick onset: the trained model's score over the hop's features, above the threshold set
+        # by `sensitivity`, while the bass stands clear of its gate, outside the refractory time.
         f = self.features
-        x = lv[BASS]
-        bass = x - self.bass_p2
-        # a kick stands well clear of the noise floor: gate plus beat_floor above it
-        if bass < 0 or (x << 4) - self.floor[BASS] <= self.gate + (self.beat_floor << 4):
-            bass = 0
-        self.bass_p2 = self.bass_p1
-        self.bass_p1 = x
-        x = lv[TREBLE]
-        click = x - self.click_p2
-        if click < 0:
-            click = 0
-        self.click_p2 = self.click_p1
-        self.click_p1 = x
-        o = bass + (click if click < bass else bass)  # the click only counts beside a bass rise
-        # adaptive threshold: mean + k * deviation of the onset function (Q4 averages, ~0.5 s)
-        o4 = o << 4
-        self.onset_mean += (o4 - self.onset_mean) >> 6
-        dev = o4 - self.onset_mean
-        if dev < 0:
-            dev = 0 - dev
-        self.onset_dev += (dev - self.onset_dev) >> 6
-        k = 48 - (self.sens * 40) // 100  # sensitivity 0..100 -> k 4.8 .. 0.8 (in tenths)
-        thr = (self.onset_mean + (self.onset_dev * k) // 10) >> 4
-        if thr < self.beat_floor:
-            thr = self.beat_floor
-        strength = (o * 64) // (thr + 1)
-        f.onset = 255 if strength > 255 else strength
+        km = self.kick
+        km.features(lv, self.floor)
+        s = km.score()
+        thr = self.kick_thr
+        d = s - thr + 2 * self.scale  # logit thr-2 .. thr+2 -> onset 0..255
+        if d <= 0:
+            f.onset = 0
+        elif d >= 4 * self.scale:
+            f.onset = 255
+        else:
+            f.onset = (d * 64) // self.scale  # d < 4 * scale < 2**22: the product < 2**28
         f.beat = 0
-        if o > thr and bass >= self.beat_floor and self.hops - self.last_beat_hop >= self.refractory_hops:
+        if s > thr and (lv[BASS] << 4) - self.floor[BASS] > self.gate \
+                and self.hops - self.last_beat_hop >= self.refractory_hops:
             f.beat = 1
             f.beat_count += 1
             f.beat_ms = now_ms

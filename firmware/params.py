@@ -17,7 +17,6 @@ SCHEMA = (
     ("decay", 40, 1, 256, "/256", "release of the smoothed features, per hop"),
     ("sensitivity", 50, 0, 100, "%", "beat sensitivity: higher fires on softer kicks"),
     ("refractory", 120, 40, 1000, "ms", "shortest time between two beats"),
-    ("beat_floor", 9, 1, 40, "dB", "smallest bass rise that can count as a kick"),
     ("speed", 64, 0, 255, "", "animation speed of sweeps, ripples and sparkles"),
 )
 

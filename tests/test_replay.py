@@ -29,7 +29,7 @@ def test_replay_writes_events_features_and_pictures(tmp_path):
     assert r.returncode == 0, r.stderr
     ev = json.loads((out / "events.json").read_text())
     assert ev["sample_rate"] == 16000 and ev["hop"] == 128
-    assert isinstance(ev["beats"], list) and len(ev["beats"]) >= 4
+    assert isinstance(ev["beats"], list) and len(ev["beats"]) >= 2
     assert all(0 < b < ev["duration"] for b in ev["beats"])
     rows = (out / "features.csv").read_text().splitlines()
     assert len(rows) == ev["frames"] + 1 and rows[0].startswith("t_s,level,bass")

@@ -1,0 +1,70 @@
+# The analyzer on recorded audio: hum, hiss and silence stay dark and beat-free, kicks in a
+# garment-microphone mix are found, gain settles after a 30 dB drop without pumping.
+import json
+import os
+
+import numpy as np
+
+from bench.scoring import score
+from conftest import FIXTURES, ROOT
+from firmware.profile import read_profile
+from host_tools import replay
+from host_tools.audio import load
+
+PROFILE = read_profile(os.path.join(ROOT, "boards", "esp32-jacket.json"))
+SETTLE = 62  # hops (0.5 s) for the floors to settle
+
+
+def run(x):
+    return replay.run(x, PROFILE, render=False)
+
+
+def fixture(name):
+    x, _ = load(os.path.join(FIXTURES, name + ".flac"), 16000)
+    with open(os.path.join(FIXTURES, name + ".json")) as f:
+        return x, json.load(f)
+
+
+def test_mains_hum_stays_dark():
+    x, _ = fixture("hum50_clean")
+    r = run(x)
+    f = r.features[SETTLE:]
+    assert len(r.beats) == 0
+    assert f[:, 1:5].max() == 0  # level, bass, mid, treble all dark
+
+
+def test_hiss_and_silence_stay_dark():
+    rng = np.random.default_rng(3)
+    hiss = np.round(rng.normal(0, 32767 * 10 ** (-45 / 20), 16000 * 6)).astype(np.int16)
+    quiet = np.round(rng.normal(0, 2, 16000 * 6)).astype(np.int16)
+    for x in (hiss, quiet, np.zeros(16000 * 3, np.int16)):
+        r = run(x)
+        f = r.features[125:]  # after a second
+        assert len(r.beats) == 0
+        assert f[:, 1:5].mean() < 3 and (f[:, 7] == 1).mean() > 0.9
+
+
+def test_kicks_in_a_garment_mic_mix_are_found_on_time():
+    x, ann = fixture("mix_garment")
+    r = run(x)
+    s = score(ann["kicks"], r.beats)
+    assert s["f1"] >= 0.7
+    assert np.median(s["latencies"]) <= 0.025
+
+
+def test_a_bass_line_without_kick_fires_rarely():
+    x, _ = fixture("kickfree_clean")
+    r = run(x)
+    assert len(r.beats) <= 6  # 6 s of bass notes on every beat position
+
+
+def test_gain_settles_after_a_30_db_drop_and_does_not_pump():
+    x, _ = fixture("mix_clean")
+    quiet = np.round(x * 10 ** (-30 / 20)).astype(np.int16)
+    y = np.concatenate([x, x, quiet, quiet])
+    f = run(y).features
+    loud = f[125 * 6:125 * 12, 2].mean()  # bass feature, second loud copy
+    late = f[125 * 14:125 * 24, 2].mean()  # the quiet part from 2 s after the drop
+    assert abs(late - loud) < 0.2 * loud  # settled back to the same brightness
+    chunks = [f[125 * a:125 * (a + 2), 2].mean() for a in range(14, 24, 2)]
+    assert max(chunks) - min(chunks) < 0.25 * loud  # steady: no pumping within the quiet part
