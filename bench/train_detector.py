@@ -25,26 +25,22 @@ EMPTY_MODEL = (((0,), (255,), (0,), (0,), (0,), (0,)), 0, LEAF_SCALE, 0)  # feat
 def file_features(path):
     # (features (T, 95) int, hop end times (T,) s, bass-gate (T,) bool) as the firmware computes them.
     from firmware.analyzer import Analyzer
-    from firmware.kick import N_FEAT
     from firmware.params import Params
     from firmware.profile import read_profile
     from firmware.spectrum import BASS
     from host_tools.audio import load
+    from host_tools.fastkick import features, floors
     from host_tools.fastspectrum import FastSpectrum
 
     prof = read_profile(os.path.join(ROOT, "boards", "esp32-jacket.json"))
     fs, hop, n = prof["sample_rate"], prof["hop"], prof["fft_size"]
     x, _ = load(path, fs)
-    rows = FastSpectrum(fs, n, hop).levels(x).tolist()
+    lv = FastSpectrum(fs, n, hop).levels(x)
     an = Analyzer(Params(), fs, hop, n // hop, model=EMPTY_MODEL)
-    feats = np.zeros((len(rows), N_FEAT), dtype=np.int64)
-    gate = np.zeros(len(rows), dtype=bool)
-    for h, row in enumerate(rows):
-        an.update(row, 0)
-        feats[h] = an.kick.feat
-        gate[h] = h >= an.warm_hops and (row[BASS] << 4) - an.floor[BASS] > an.gate
-    t = (np.arange(len(rows)) + 1) * hop / fs
-    return feats, t, gate
+    fl = floors(lv.tolist(), an)
+    gate = ((lv[:, BASS] << 4) - fl[:, BASS] > an.gate) & (np.arange(len(lv)) >= an.warm_hops)
+    t = (np.arange(len(lv)) + 1) * hop / fs
+    return features(lv, fl, an.warm_hops), t, gate
 
 
 def labels(t, kicks):
@@ -91,21 +87,11 @@ def export_trees(model):
 
 
 def tree_score(trees, bias, X):
-    # Vectorised firmware score (same integer tables), for the threshold search.
-    roots, feat, thr, left, right, value = (np.asarray(a) for a in trees)
-    s = np.full(len(X), bias, dtype=np.int64)
-    rows = np.arange(len(X))
-    for r in roots:
-        node = np.full(len(X), r)
-        while True:
-            f = feat[node]
-            leaf = f == 255
-            if leaf.all():
-                break
-            go_left = X[rows, np.where(leaf, 0, f)] <= thr[node]
-            node = np.where(leaf, node, np.where(go_left, left[node], right[node]))
-        s += value[node]
-    return s
+    # The firmware's integer score of every row of X, through a real KickModel's tables.
+    from firmware.kick import KickModel
+    from host_tools.fastkick import scores
+
+    return scores(X, KickModel(trees, bias))
 
 
 def write_weights(trees, bias, thr, files, f1, what):

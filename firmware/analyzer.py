@@ -75,8 +75,10 @@ class Analyzer:
         # sensitivity 50 is the threshold chosen in training; each 25 points move it one logit
         self.kick_thr = self.threshold + ((50 - p.get("sensitivity")) * self.scale) // 25
 
-    def update(self, lv, now_ms):
+    def update(self, lv, now_ms, kick_score=None):
         # lv: band levels (array 'h', Q8 log2, N_LEVELS entries) of the newest frame.
+        # kick_score: the kick model's score for this hop if the caller computed it already
+        # (the desktop replay does, vectorised and bit-identical); None: compute it here.
         if self._version != self.params.version:
             self.configure()
         f = self.features
@@ -97,7 +99,7 @@ class Analyzer:
         f.treble = sm[TREBLE]
         f.level = sm[LEVEL]
         if self.hops >= self.warm_hops:
-            self._beat(lv, now_ms)
+            self._beat(lv, now_ms, kick_score)
         self.hops += 1
         return f
 
@@ -157,13 +159,14 @@ class Analyzer:
         # many bins make the whole-range level steady, so its gate tells silence reliably
         self.features.silent = 1 if (lv[LEVEL] << 4) - floor[LEVEL] <= gate else 0
 
-    def _beat(self, lv, now_ms):
+    def _beat(self, lv, now_ms, s):
         # Kick onset: the trained model's score over the hop's features, above the threshold set
         # by `sensitivity`, while the bass stands clear of its gate, outside the refractory time.
         f = self.features
-        km = self.kick
-        km.features(lv, self.floor)
-        s = km.score()
+        if s is None:
+            km = self.kick
+            km.features(lv, self.floor)
+            s = km.score()
         thr = self.kick_thr
         d = s - thr + 2 * self.scale  # logit thr-2 .. thr+2 -> onset 0..255
         if d <= 0:

@@ -96,11 +96,14 @@ def run(samples, profile, config=None, engine="fast", render=True, progress=Fals
 
 
 def _fast_step(eng, rows):
+    from host_tools.fastkick import kick_scores
+
     an = eng.analyzer
+    ks = kick_scores(rows, an).tolist()
 
     def step(h):
         eng.hops = h + 1
-        return an.update(rows[h], eng.hop_time_ms(h))
+        return an.update(rows[h], eng.hop_time_ms(h), ks[h])
 
     return step
 

@@ -1,0 +1,79 @@
+# The analyzer's noise floors and the kick model's features and scores, vectorised with numpy over
+# a whole recording, bit-identical to firmware/analyzer.py and firmware/kick.py (the replay tests
+# compare the two paths). Replay hands the scores to the firmware analyzer, which decides beats.
+import numpy as np
+
+from firmware.kick import N_IN
+from firmware.spectrum import N_LEVELS
+
+_CLAMP = 2047
+
+
+def floors(levels, analyzer):
+    # Noise floors (T, N_LEVELS) in Q12 after each hop, following Analyzer._dynamics and the
+    # warm-up in Analyzer.update exactly (a sequential recursion, in plain Python lists).
+    rise = analyzer.floor_rise
+    fall = rise * 4
+    warm = analyzer.warm_hops
+    fl = [0] * N_LEVELS
+    out = np.empty((len(levels), N_LEVELS), dtype=np.int64)
+    for h, row in enumerate(levels):
+        if h < warm:
+            fl = [v << 4 for v in row]
+        for b in range(N_LEVELS):
+            x = row[b] << 4
+            f = fl[b]
+            if x < f:
+                f -= fall
+                if f < x:
+                    f = x
+            else:
+                f += rise
+            fl[b] = f
+        out[h] = fl
+    return out
+
+
+def features(levels, fl, warm):
+    # (T, 95) kick features as KickModel.features computes them at every hop >= warm.
+    lv = np.asarray(levels, dtype=np.int64)[:, :N_IN]
+    t = len(lv)
+    idx = np.arange(t)
+
+    def past(k):  # the history slot k hops back, frozen at the warm-up's last level
+        return lv[np.maximum(idx - k, warm - 1).clip(0)]
+
+    a, b, c, d = past(1), past(2), past(3), past(4)
+    m = np.maximum(np.maximum(a, b), np.maximum(c, d))
+    height = ((lv << 4) - fl[:, :N_IN]) >> 4
+    cols = np.stack([lv - a, lv - b, height, lv - c, lv - m], axis=2)  # (T, 19, 5)
+    return np.clip(cols, -_CLAMP, _CLAMP).reshape(t, N_IN * 5)
+
+
+def scores(feats, km):
+    # Sum of leaf values per hop for a firmware KickModel's trees, plus its bias.
+    roots = np.array(km.roots)
+    feat = np.frombuffer(bytes(km.tf), dtype=np.uint8).astype(np.int64)
+    thr = np.array(km.thr, dtype=np.int64)
+    left = np.array(km.left, dtype=np.int64)
+    right = np.array(km.right, dtype=np.int64)
+    value = np.array(km.value, dtype=np.int64)
+    s = np.full(len(feats), km.bias, dtype=np.int64)
+    rows = np.arange(len(feats))
+    for r in roots:
+        node = np.full(len(feats), r)
+        while True:
+            f = feat[node]
+            leaf = f == 255
+            if leaf.all():
+                break
+            go_left = feats[rows, np.where(leaf, 0, f)] <= thr[node]
+            node = np.where(leaf, node, np.where(go_left, left[node], right[node]))
+        s += value[node]
+    return s
+
+
+def kick_scores(levels, analyzer):
+    # Scores for every hop (values before the warm-up are never used).
+    fl = floors(levels, analyzer)
+    return scores(features(levels, fl, analyzer.warm_hops), analyzer.kick)
