@@ -133,6 +133,8 @@ class I2SMic:
         i2s.readinto(self._raw[n])
 
     def read_hop(self, dst):
+        if self.i2s is None:  # closed: the stream has ended
+            return -1
         if not self.nonblocking:
             return self._read_blocking(dst)
         if self._seq == self._got:

@@ -10,6 +10,7 @@ fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip >/dev/null 2>&1 || true
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
 if [ "${1:-}" = "--with-vm" ]; then
+    bash scripts/typings.sh  # ESP32 API stubs for the type check (typings/, not committed)
     if command -v npm >/dev/null 2>&1; then
         if [ ! -d node_modules/@micropython/micropython-webassembly-pyscript ]; then
             npm ci --silent --no-audit --no-fund

@@ -28,9 +28,9 @@ def signals(fs, n):
 extreme = [
     {},
     {"rise": 256, "decay": 256, "agc_range": 6, "gate": 0, "floor_rise": 30, "agc_release": 60,
-     "agc_hold": 0, "sensitivity": 100, "refractory": 40, "beat_floor": 1, "speed": 255, "brightness": 255, "gamma": 30},
+     "agc_hold": 0, "sensitivity": 100, "refractory": 40, "speed": 255, "brightness": 255, "gamma": 30},
     {"rise": 1, "decay": 1, "agc_range": 48, "gate": 30, "floor_rise": 1, "agc_release": 1,
-     "agc_hold": 5000, "sensitivity": 0, "refractory": 1000, "beat_floor": 40, "speed": 0, "gamma": 10},
+     "agc_hold": 5000, "sensitivity": 0, "refractory": 1000, "speed": 0, "gamma": 10},
 ]
 hops = 0
 modes = ("pulse", "sweep", "spectrum", "ripple", "vu", "sparkle", "solid", "breathe")

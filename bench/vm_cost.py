@@ -1,0 +1,303 @@
+# The firmware's cost on real MicroPython: per-hop time by stage, heap after start-up, bytes allocated per hop,
+# and an ESP32 estimate scaled by MicroPython's own FFT benchmark; figures go to README.md (section "vm").
+# Usage: python bench/vm_cost.py [--no-readme] [--hops N]
+#
+# Runs bench/vm_cost_script.py inside desk bundles (firmware sources + board.json + audio.pcm) of the
+# default jacket (boards/esp32-jacket.json, 150 px) and the dress (boards/esp32s3-dress.json, 300 px),
+# each turned into a desk profile (source pcm_file, sink record), in the MicroPython WebAssembly VM
+# (tests/mpvm.py) and on the 32-bit unix port (tests/mpunix.py) when it is there.
+# ESP32 estimate: tests/perf_bench/bm_fft.py from the MicroPython source tree at (3, 256) costs about
+# 52 ms per FFT on a 240 MHz ESP32 (docs: DESIGN.md section 3); timing it on the unix port gives a
+# factor, and the unix port's time per hop times that factor estimates the ESP32's.
+import argparse
+import datetime
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+
+from bench import readme  # noqa: E402
+from host_tools.audio import load  # noqa: E402
+from host_tools.cli import main as cli  # noqa: E402
+from mpunix import run_unix32, unix32_path  # noqa: E402
+from mpvm import REPO_ROOT, ensure_installed, node_available, run_micropython  # noqa: E402
+
+SCRIPT = os.path.join(ROOT, "bench", "vm_cost_script.py")
+AUDIO = os.path.join(ROOT, "tests", "fixtures", "mix_clean.flac")
+GARMENTS = (("jacket", "esp32-jacket.json"), ("dress", "esp32s3-dress.json"))
+MPY_SRC = os.environ.get("THREADBEAT_MPY_SRC", "/work/mpy-src")
+BM_FFT = os.path.join(MPY_SRC, "tests", "perf_bench", "bm_fft.py")
+ESP32_BM_FFT_MS = 52.0  # bm_fft (3, 256): ms per 256-point FFT on a 240 MHz ESP32 (DESIGN.md section 3)
+TARGET_HOP_MS = 3.5
+TARGET_HEAP_KB = 40
+TIME_WARM = 150  # hops before timing: the frame ring is full and the analyzer has settled
+ALLOC_WARM = 350  # as tests/test_vm_engine.py
+ALLOC_HOPS = 1000
+BLOCK = 50  # hops per timed block; figures are the median block (robust to other load on the machine)
+PARTS = ("spectrum", "fft", "analyzer", "mapper", "output")  # the chain; read/sink are desk file I/O
+
+# bm_fft's run() at (3, 256) makes 3 forward and 3 inverse 256-point transforms: 6 FFTs. Timed in
+# BM_ROUNDS rounds of BM_RUNS runs (GC pauses included, as in the ESP32 figure); the median round counts.
+BM_FFT_CODE = """
+import sys, json
+from time import ticks_us, ticks_diff
+sys.path.insert(0, %r)
+import bm_fft
+run, result = bm_fft.bm_setup((3, 256))
+run()
+rounds = []
+for r in range(%d):
+    t = ticks_us()
+    for i in range(%d):
+        run()
+    rounds.append(ticks_diff(ticks_us(), t))
+n, ok = result()
+print(json.dumps({"rounds_us": rounds, "ok": ok}))
+"""
+BM_ROUNDS = 5
+BM_RUNS = 10
+BM_FFTS_PER_RUN = 6
+
+# Heap after start-up, in steps: gc.collect() at the end of each. The unix port runs them as one
+# script; the VM (pyscript variant) only sets a flag in gc.collect() and collects when control is
+# back at the top level (ports/webassembly/main.c, MICROPY_GC_SPLIT_HEAP_AUTO), so there each step
+# is a separate runPython call (HEAP_NODE below). MODULES: the firmware modules a time run loaded,
+# imported first so the figure splits into code (modules) and the App's objects.
+HEAP_STEPS = [
+    "import gc, json, sys\ngc.collect()",
+    "base = gc.mem_alloc()\nfor m in MODULES:\n    __import__(m)\ngc.collect()",
+    "mods = gc.mem_alloc() - base\nfrom firmware.app import build\napp = build('')\ngc.collect()",
+    "print(json.dumps({'startup_bytes': gc.mem_alloc() - base, 'modules_bytes': mods, 'pixels': app.engine.total}))",
+]
+# Node: load the VM, copy the bundle into /app, run each step as its own top-level call.
+HEAP_NODE = r"""
+import fs from "node:fs";
+import path from "node:path";
+const { root, steps } = JSON.parse(fs.readFileSync(0, "utf8"));
+const { loadMicroPython } = await import("@micropython/micropython-webassembly-pyscript");
+let out = "";
+const mp = await loadMicroPython({ stdout: (b) => { out += Buffer.from(b).toString(); },
+                                   stderr: (b) => process.stderr.write(Buffer.from(b)), linebuffer: false });
+function copy(src, dst) {
+  mp.FS.mkdirTree(dst);
+  for (const e of fs.readdirSync(src, { withFileTypes: true })) {
+    if (e.isDirectory()) copy(path.join(src, e.name), dst + "/" + e.name);
+    else if (/\.(py|json|pcm)$/.test(e.name)) mp.FS.writeFile(dst + "/" + e.name, fs.readFileSync(path.join(src, e.name)));
+  }
+}
+copy(root, "/app");
+mp.runPython("import os, sys\nos.chdir('/app')\nsys.path.insert(0, '/app')\ndel os");
+for (const s of steps) mp.runPython(s);
+process.stdout.write(out);
+"""
+
+
+def bundle(tmp, garment, board_file, hops):
+    # A desk bundle of this garment: its panels, modes and palettes, fed from audio.pcm.
+    with open(os.path.join(ROOT, "boards", board_file)) as f:
+        prof = json.load(f)
+    prof["name"] = prof["name"] + " (desk run)"
+    prof["chip"] = "desk"
+    prof["source"] = {"type": "pcm_file", "path": "audio.pcm"}
+    prof["sink"] = {"type": "record", "path": "frames.bin"}
+    path = os.path.join(tmp, garment + ".json")
+    with open(path, "w") as f:
+        json.dump(prof, f)
+    out = os.path.join(tmp, garment)
+    if cli(["build", "--board", path, "--source", "--out", out, "-q"]) != 0:
+        raise SystemExit("threadbeat build failed for " + board_file)
+    x, _ = load(AUDIO, prof.get("sample_rate", 16000))
+    n = hops * prof.get("hop", 128)
+    x = np.tile(x, 1 + n // len(x))[:n]
+    with open(os.path.join(out, "audio.pcm"), "wb") as f:
+        f.write(x.astype("<i2").tobytes())
+    return out
+
+
+def run_script(runner, root, mode, warm, hops):
+    code = "MODE = %r\nWARM = %d\nHOPS = %d\nBLOCK = %d\n" % (mode, warm, hops, BLOCK) + open(SCRIPT).read()
+    out = runner(code, root=root, timeout=600)
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def median(xs):
+    xs = sorted(xs)
+    k = len(xs) // 2
+    return xs[k] if len(xs) % 2 else (xs[k - 1] + xs[k]) / 2
+
+
+def split(t):
+    # Per-hop figures in µs from a "time" run: the median over blocks of each figure.
+    h = t["block"]
+    st = t["stages"]
+    parts = {k: median(st[k]) / h for k in PARTS}
+    # push() includes the FFT: the spectrum's own share, block by block
+    parts["spectrum"] = median([a - b for a, b in zip(st["spectrum"], st["fft"])]) / h
+    return {
+        "pixels": t["pixels"],
+        "hops": h * len(t["plain"]),
+        "per_hop_us": round(median(t["plain"]) / h, 1),  # app.step(), not instrumented
+        "chain_us": round(median([sum(x) for x in zip(*(st[k] for k in ("spectrum", "analyzer", "mapper", "output")))])
+                          / h, 1),  # spectrum (with fft) + analyzer + mapper + output, instrumented
+        "parts_us": {k: round(parts[k], 1) for k in PARTS},
+        "desk_io_us": round(median([a + b for a, b in zip(st["read"], st["sink"])]) / h, 1),  # file read + write
+        "viper_loaded": "firmware.fft_viper" in t["modules"],
+    }
+
+
+def heap_vm(root, modules):
+    ensure_installed()
+    steps = ["MODULES = %r" % (modules,)] + HEAP_STEPS
+    r = subprocess.run(["node", "--input-type=module", "-e", HEAP_NODE], cwd=REPO_ROOT, capture_output=True,
+                       input=json.dumps({"root": root, "steps": steps}), text=True, timeout=300)
+    if r.returncode != 0:
+        raise SystemExit("heap measurement in the VM failed:\n" + r.stderr[-3000:])
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def heap_unix(root, modules):
+    code = "MODULES = %r\n" % (modules,) + "\n".join(HEAP_STEPS)
+    return json.loads(run_unix32(code, root=root, timeout=300).strip().splitlines()[-1])
+
+
+def measure(runner, heap, garments, time_hops):
+    res = {}
+    for garment, root in garments:
+        t = run_script(runner, root, "time", TIME_WARM, time_hops)
+        a = run_script(runner, root, "alloc", ALLOC_WARM, ALLOC_HOPS)
+        h = heap(root, t["modules"])
+        r = split(t)
+        r["startup_heap_bytes"] = h["startup_bytes"]
+        r["modules_heap_bytes"] = h["modules_bytes"]
+        r["alloc_bytes"] = a["alloc_bytes"]
+        r["alloc_hops"] = a["hops"]
+        res[garment] = r
+    return res
+
+
+def bm_fft_unix():
+    if not os.path.exists(BM_FFT):
+        return {"skipped": "%s not found (set THREADBEAT_MPY_SRC to a MicroPython source tree)" % BM_FFT}
+    code = BM_FFT_CODE % (os.path.dirname(BM_FFT), BM_ROUNDS, BM_RUNS)
+    r = json.loads(run_unix32(code, timeout=300).strip().splitlines()[-1])
+    if r["ok"] != [True, True]:
+        raise SystemExit("bm_fft gave wrong results on the unix port: %r" % (r["ok"],))
+    per_fft = median(r["rounds_us"]) / (BM_RUNS * BM_FFTS_PER_RUN)
+    return {"source": BM_FFT, "params": [3, 256], "rounds_us": r["rounds_us"], "runs_per_round": BM_RUNS,
+            "ffts_per_run": BM_FFTS_PER_RUN, "us_per_fft": round(per_fft, 1),
+            "factor": ESP32_BM_FFT_MS * 1000 / per_fft}
+
+
+def fmt_ms(us):
+    return "%.2f" % (us / 1000)
+
+
+def verdict(value, target):
+    return "meets" if value <= target else "over"
+
+
+def table(res):
+    # Compact markdown for README.md.
+    lines = [
+        "Per hop (128 samples = 8 ms of audio at 16 kHz), ms: median of %d-hop blocks over %d hops of "
+        "`tests/fixtures/mix_clean.flac` per garment. `chain` = spectrum (window, hop statistics, band "
+        "levels) + fft + analyzer + mapper + output (packing), each timed; `app.step` = the whole loop "
+        "turn, untimed (it includes the desk's file read and write)." % (BLOCK, res["time_hops"]),
+        "",
+        "| MicroPython | garment | spectrum | fft | analyzer | mapper | output | chain | app.step | heap after start-up (code) | alloc |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    skipped = []
+    for plat, label in (("vm", "WebAssembly VM"), ("unix32", "unix port, 32-bit")):
+        if "skipped" in res[plat]:
+            skipped.append("%s: skipped (%s)." % (label, res[plat]["skipped"]))
+            continue
+        for garment in ("jacket", "dress"):
+            r = res[plat][garment]
+            p = r["parts_us"]
+            lines.append("| %s | %s, %d px | %s | %s | %s | %s | %s | %s | %s | %.1f KB (%.1f) | %d B / %d hops |" % (
+                label, garment, r["pixels"], fmt_ms(p["spectrum"]), fmt_ms(p["fft"]), fmt_ms(p["analyzer"]),
+                fmt_ms(p["mapper"]), fmt_ms(p["output"]), fmt_ms(r["chain_us"]), fmt_ms(r["per_hop_us"]),
+                r["startup_heap_bytes"] / 1024, r["modules_heap_bytes"] / 1024, r["alloc_bytes"], r["alloc_hops"]))
+    lines.append("")
+    lines.extend(skipped)
+    est = res["esp32_estimate"]
+    if "skipped" not in est:
+        lines.append(
+            "**ESP32 estimate, jacket: %.1f ms per hop** (%s the %.1f ms target) = unix-port app.step %.3f ms "
+            "x %.1f, the factor from MicroPython's own `bm_fft` (3, 256): %.0f µs per FFT on the unix port "
+            "here against about %.0f ms on a 240 MHz ESP32. An estimate only: the factor comes from "
+            "float/complex bytecode, ours is integer; NeoPixel `write()` (about 4.5 ms for 150 px) comes on "
+            "top." % (est["hop_ms"], verdict(est["hop_ms"], TARGET_HOP_MS), TARGET_HOP_MS, est["unix_hop_us"] / 1000,
+                      est["factor"], est["bm_fft_us_per_fft"], ESP32_BM_FFT_MS))
+        if res["unix32"]["jacket"]["viper_loaded"]:
+            lines.append("The viper FFT ran on the unix port: the bytecode factor overstates the ESP32's time for it.")
+    else:
+        lines.append("ESP32 estimate: skipped (%s)." % est["skipped"])
+    plat = "vm" if "skipped" not in res["vm"] else "unix32"
+    if "skipped" not in res[plat]:
+        d = res[plat]["dress"]
+        lines.append("")
+        lines.append("Heap after start-up, 300-px dress (%s): **%.1f KB** (%s the %d KB target), of which "
+                     "%.1f KB is the firmware modules (bytecode, module globals) and %.1f KB the App's objects. "
+                     "Allocation in the steady loop: %d bytes over %d hops." % (
+                         "VM" if plat == "vm" else "unix port", d["startup_heap_bytes"] / 1024,
+                         verdict(d["startup_heap_bytes"], TARGET_HEAP_KB * 1024), TARGET_HEAP_KB,
+                         d["modules_heap_bytes"] / 1024, (d["startup_heap_bytes"] - d["modules_heap_bytes"]) / 1024,
+                         d["alloc_bytes"], d["alloc_hops"]))
+    if "skipped" not in res["vm"]:
+        lines.append("")
+        lines.append("The VM's clock ticks in whole milliseconds: its per-stage figures are averages of "
+                     "1 ms ticks.")
+    lines.append("")
+    lines.append("_%s; `python bench/vm_cost.py`_" % readme.stamp())
+    return lines
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--no-readme", action="store_true")
+    ap.add_argument("--hops", type=int, default=800, help="hops timed per run (after %d warm-up hops)" % TIME_WARM)
+    args = ap.parse_args()
+    res = {"date": datetime.date.today().isoformat(), "time_hops": args.hops}
+    need = max(TIME_WARM + 2 * args.hops, ALLOC_WARM + ALLOC_HOPS) + 8
+    with tempfile.TemporaryDirectory() as tmp:
+        roots = [(g, bundle(tmp, g, f, need)) for g, f in GARMENTS]
+        if node_available():
+            res["vm"] = measure(run_micropython, heap_vm, roots, args.hops)
+        else:
+            res["vm"] = {"skipped": "node not found"}
+        if unix32_path():
+            res["unix32"] = measure(run_unix32, heap_unix, roots, args.hops)
+            bm = bm_fft_unix()
+            res["bm_fft_unix32"] = bm
+            if "skipped" in bm:
+                res["esp32_estimate"] = {"skipped": bm["skipped"]}
+            else:
+                hop = res["unix32"]["jacket"]["per_hop_us"]
+                res["esp32_estimate"] = {
+                    "factor": round(bm["factor"], 1),
+                    "bm_fft_us_per_fft": round(bm["us_per_fft"], 1),
+                    "unix_hop_us": round(hop, 1),
+                    "hop_ms": round(hop * bm["factor"] / 1000, 2),
+                    "chain_ms": round(res["unix32"]["jacket"]["chain_us"] * bm["factor"] / 1000, 2),
+                    "dress_hop_ms": round(res["unix32"]["dress"]["per_hop_us"] * bm["factor"] / 1000, 2),
+                    "target_ms": TARGET_HOP_MS,
+                }
+        else:
+            res["unix32"] = {"skipped": "no 32-bit unix port (set THREADBEAT_MPY_UNIX32)"}
+            res["esp32_estimate"] = {"skipped": "no 32-bit unix port to time bm_fft on"}
+    print(json.dumps(res, indent=1))
+    if not args.no_readme:
+        readme.update("vm", table(res))
+
+
+if __name__ == "__main__":
+    main()
