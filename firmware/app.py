@@ -5,7 +5,6 @@ import json
 
 from firmware.engine import Engine
 from firmware.health import OK, MicHealth
-from firmware.profile import ProfileError, load_profile
 
 VERSION = "0.1.0"
 PROFILE_FILE = "board.json"
@@ -37,6 +36,8 @@ def read_json(path):
 
 def load_board(path):
     # The validated profile and a list of faults; falls back to SAFE_PROFILE.
+    from firmware.profile import ProfileError, load_profile  # boot-only: unloaded after start-up
+
     data, err = read_json(path)
     faults = []
     if data is not None:
@@ -122,6 +123,24 @@ class App:
         return out
 
 
+def unload_boot_modules():
+    # On the board, module bytecode lives in RAM: drop the modules only start-up needs (profile
+    # validation, layout maths, the kick model's tables once copied into arrays). CPython keeps
+    # them (tests hold references to their classes).
+    import sys
+
+    if sys.implementation.name != "micropython":
+        return
+    pkg = sys.modules.get("firmware")
+    for name in ("profile", "layout", "kick_weights"):
+        sys.modules.pop("firmware." + name, None)
+        if pkg is not None and name in pkg.__dict__:
+            delattr(pkg, name)
+    import gc
+
+    gc.collect()
+
+
 def boot_guard(path=BOOT_FILE):
     # Count boots that crash before running 10 s; returns (safe_mode, clear_function).
     n = 0
@@ -167,6 +186,7 @@ def build(root=""):
     engine = Engine(profile, config, bufs)
     for p in engine.problems:
         faults.append(p)
+    unload_boot_modules()
     if sink_cfg["type"] == "neopixel":
         sink = panels
     else:

@@ -2,7 +2,6 @@
 # and user settings: audio hop -> Spectrum -> Analyzer -> Features -> Mapper -> Output bytes.
 from firmware.analyzer import Analyzer
 from firmware.config import apply_config, defaults_from_profile, set_panel
-from firmware.layout import garment_positions
 from firmware.mapper import Mapper, mode_index
 from firmware.output import Output
 from firmware.palettes import Palettes
@@ -34,6 +33,8 @@ class Engine:
         self._bass = (p.get("bass_lo"), p.get("bass_hi"))
         self.spectrum = Spectrum(self.fs, self.n, self.hop, bass_hz=self._bass)
         self.analyzer = Analyzer(p, self.fs, self.hop, self.n // self.hop)
+        from firmware.layout import garment_positions  # boot-only (see app.unload_boot_modules)
+
         self.positions = garment_positions(profile)
         total = 0
         for panel in profile["panels"]:
