@@ -7,6 +7,7 @@ from firmware.kick import KickModel
 from firmware.spectrum import N_BANDS, N_LEVELS, BASS, MID, TREBLE, LEVEL
 
 _DB_Q12 = const(1361)  # Q12 log2 units per dB: 4096 / 3.0103
+_RAMP = const(8166)  # 6 dB in Q12: the voice guard's fade
 _FALL_RATIO = const(4)  # the floor falls this many times faster than it rises: over a steady sound
 # it settles near the 20th percentile of the level, and the gate above it keeps noise dark
 
@@ -49,6 +50,9 @@ class Analyzer:
         self.hold = array("h", [0] * N_LEVELS)
         self.smooth = array("h", [0] * N_LEVELS)  # 0..255 smoothed outputs
         self.last_beat_hop = -1000
+        self.prominence = 0  # Q12: smoothed bass level minus mid level (speech: far below 0)
+        self.voice = 256  # 0..256: how much the features show (0 while it sounds like speech)
+        self.active = 0  # hops with sound so far (the guard's average locks on over 64)
         self.hops = 0
         self._version = -1
         self.configure()
@@ -73,6 +77,7 @@ class Analyzer:
         self.decay = p.get("decay")
         self.refractory_hops = (p.get("refractory") * fs + 999 * hop) // (1000 * hop)
         # sensitivity 50 is the threshold chosen in training; each 25 points move it one logit
+        self.guard = p.get("voice_guard") * _DB_Q12
         self.kick_thr = self.threshold + ((50 - p.get("sensitivity")) * self.scale) // 25
 
     def update(self, lv, now_ms, kick_score=None):
@@ -90,18 +95,39 @@ class Analyzer:
                 self.peak[b] = lv[b] << 4
             self.kick.prime(lv)
         self._dynamics(lv)
+        v = self._voice_guard(lv)
         sm = self.smooth
         bands = f.bands
         for b in range(N_BANDS):
-            bands[b] = sm[b]
-        f.bass = sm[BASS]
-        f.mid = sm[MID]
-        f.treble = sm[TREBLE]
-        f.level = sm[LEVEL]
+            bands[b] = (sm[b] * v) >> 8
+        f.bass = (sm[BASS] * v) >> 8
+        f.mid = (sm[MID] * v) >> 8
+        f.treble = (sm[TREBLE] * v) >> 8
+        f.level = (sm[LEVEL] * v) >> 8
         if self.hops >= self.warm_hops:
             self._beat(lv, now_ms, kick_score)
         self.hops += 1
         return f
+
+    def _voice_guard(self, lv):
+        # Speech carries little bass under strong mids (its bass sits 10-30 dB under the mids,
+        # music's within about 10 dB): while the smoothed difference stays more than
+        # `voice_guard` dB under, the features fade out over a 6 dB ramp, and no beat fires.
+        if (lv[LEVEL] << 4) - self.floor[LEVEL] > self.gate:  # pauses between words don't count
+            d = (lv[BASS] - lv[MID]) << 4
+            n = self.active
+            if n < 63:  # a running mean while it locks on, then a ~0.5 s average
+                self.active = n + 1
+                self.prominence += (d - self.prominence) // (n + 1)
+            else:
+                self.prominence += (d - self.prominence) >> 6
+        if self.guard == 0:
+            self.voice = 256
+            return 256
+        x = self.prominence + self.guard  # |x| < 2**19: the product < 2**27
+        v = 0 if x <= 0 else (256 if x >= _RAMP else (x * 256) // _RAMP)
+        self.voice = v
+        return v
 
     def _dynamics(self, lv):
         # Gate, gain and smoothing for all N_LEVELS levels.
@@ -176,7 +202,7 @@ class Analyzer:
         else:
             f.onset = (d * 64) // self.scale  # d < 4 * scale < 2**22: the product < 2**28
         f.beat = 0
-        if s > thr and (lv[BASS] << 4) - self.floor[BASS] > self.gate \
+        if s > thr and self.voice >= 128 and (lv[BASS] << 4) - self.floor[BASS] > self.gate \
                 and self.hops - self.last_beat_hop >= self.refractory_hops:
             f.beat = 1
             f.beat_count += 1

@@ -17,6 +17,7 @@ SCHEMA = (
     ("decay", 40, 1, 256, "/256", "release of the smoothed features, per hop"),
     ("sensitivity", 50, 0, 100, "%", "beat sensitivity: higher fires on softer kicks"),
     ("refractory", 120, 40, 1000, "ms", "shortest time between two beats"),
+    ("voice_guard", 15, 0, 40, "dB", "dim while the bass sits this far under the mids, as in speech (0 = off)"),
     ("speed", 64, 0, 255, "", "animation speed of sweeps, ripples and sparkles"),
 )
 

@@ -68,3 +68,18 @@ def test_gain_settles_after_a_30_db_drop_and_does_not_pump():
     assert abs(late - loud) < 0.2 * loud  # settled back to the same brightness
     chunks = [f[125 * a:125 * (a + 2), 2].mean() for a in range(14, 24, 2)]
     assert max(chunks) - min(chunks) < 0.25 * loud  # steady: no pumping within the quiet part
+
+
+def test_speech_stays_dark_and_beat_free():
+    x, _ = fixture("speech_clean")
+    r = run(x)
+    f = r.features[SETTLE:]
+    assert len(r.beats) == 0
+    assert f[:, 1].mean() < 10 and f[:, 2].mean() < 10  # level and bass stay (nearly) dark
+
+
+def test_voice_guard_off_lets_speech_light_up():
+    # the guard is what keeps speech dark: with it off the same speech lights the bass
+    x, _ = fixture("speech_clean")
+    r = replay.run(x, PROFILE, {"params": {"voice_guard": 0}}, render=False)
+    assert r.features[SETTLE:, 2].mean() > 50
