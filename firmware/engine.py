@@ -33,14 +33,16 @@ class Engine:
         self._bass = (p.get("bass_lo"), p.get("bass_hi"))
         self.spectrum = Spectrum(self.fs, self.n, self.hop, bass_hz=self._bass)
         self.analyzer = Analyzer(p, self.fs, self.hop, self.n // self.hop)
-        from firmware.layout import garment_positions  # boot-only (see app.unload_boot_modules)
+        from firmware.layout import bounds, garment_positions  # boot-only (app.unload_boot_modules)
 
         self.positions = garment_positions(profile)
+        x0, y0, x1, y1 = bounds(self.positions)
+        centre = ((x0 + x1) >> 1, (y0 + y1) >> 1)
         total = 0
         for panel in profile["panels"]:
             total += panel["count"]
         self.total = total
-        self.mapper = Mapper(total, self.positions, p)
+        self.mapper = Mapper(total, self.positions, p, centre)
         self.output = Output(profile["power"], p)
         for i in range(len(profile["panels"])):
             panel = profile["panels"][i]

@@ -67,13 +67,12 @@ class PanelMap:
 
 
 class Mapper:
-    def __init__(self, total, positions, params, origin=None):
+    def __init__(self, total, positions, params, origin=(0, 0)):
+        # origin: where ripples start, in mm (the engine passes the garment's centre)
         self.total = total
         self.rgb = bytearray(3 * total)
         self.params = params
         self.positions = positions
-        if origin is None:
-            origin = centre(positions, total)
         self.origin = origin
         self.panels = []
         self.ripple_ms = array("i", [-100000] * _N_RIPPLES)
@@ -291,22 +290,3 @@ class Mapper:
         v = (t * 200) // half if t < half else ((period - t) * 200) // half
         self._fill(pm, (now // 64) & 255, 16 + v)
 
-
-def centre(positions, total):
-    # Middle of the bounding box of all pixel positions.
-    if total == 0:
-        return (0, 0)
-    x0 = x1 = positions[0]
-    y0 = y1 = positions[1]
-    for i in range(total):
-        x = positions[2 * i]
-        y = positions[2 * i + 1]
-        if x < x0:
-            x0 = x
-        if x > x1:
-            x1 = x
-        if y < y0:
-            y0 = y
-        if y > y1:
-            y1 = y
-    return ((x0 + x1) >> 1, (y0 + y1) >> 1)
