@@ -7,6 +7,11 @@ from array import array
 from firmware.compat import const
 from firmware.fixmath import quarter_sine, cos_sin
 
+try:  # viper kernels where MicroPython has a native emitter (ESP32, unix port): same integers, ~90x faster
+    from firmware import fft_viper as _viper
+except (ImportError, SyntaxError, ValueError):  # CPython, the WebAssembly VM (no viper), .mpy of another arch
+    _viper = None
+
 _TW_ONE = const(16384)  # twiddles are Q14: |w| <= 16384
 _STAGE_LIMIT = const(32768)  # data enter a stage below this; a butterfly grows it at most 1+sqrt(2)
 _SPLIT_LIMIT = const(8192)  # data enter the split below this; it grows at most 1+sqrt(2)
@@ -74,6 +79,9 @@ class RealFFT:
         # On return data[2k], data[2k+1] hold X[k] * 2**-shifts for bins k = 1..m-1 (data[0:2]
         # is zeroed), every component below 19,777 so re*re + im*im < 2**30.
         # Returns the number of right shifts applied (the block exponent, also kept in .exponent).
+        if _viper is not None:
+            self.exponent = _viper.run(self.data, self.tw, self.split_tw, self.swaps, self.n, len(self.swaps), bound)
+            return self.exponent
         d = self.data
         n = self.n
         sw = self.swaps

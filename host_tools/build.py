@@ -46,6 +46,8 @@ def build(profile_path, profile, out_dir, source=False, config=None):
     files = []
     for name in firmware_modules():
         src = os.path.join(FIRMWARE, name)
+        if not source and arch is None and name.endswith("_viper.py"):
+            continue  # viper needs a native architecture; bytecode-only boards run the portable twin
         if source:
             rel = "firmware/" + name
             shutil.copyfile(src, os.path.join(out_dir, rel))
