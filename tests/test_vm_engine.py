@@ -12,6 +12,7 @@ from firmware.profile import read_profile
 from host_tools import replay
 from host_tools.audio import load
 from host_tools.cli import main as cli
+from mpunix import requires_unix32, run_unix32
 from mpvm import requires_vm, run_micropython
 
 
@@ -73,3 +74,18 @@ def test_steady_state_loop_allocates_nothing(tmp_path):
     hops, grew = map(int, run_micropython(ALLOC, root=str(out)).split())
     assert hops == 1000
     assert grew == 0, "the frame loop allocated %d bytes over 1000 hops" % grew
+
+
+@requires_unix32
+def test_desk_main_with_viper_on_the_32_bit_unix_port_matches_cpython(tmp_path):
+    # the 32-bit unix port runs the viper FFT (like the ESP32 would); the output must not change
+    out, _ = desk_bundle(tmp_path, 3.0)
+    r = subprocess.run([sys.executable, "main.py"], cwd=out, capture_output=True, text=True, timeout=120,
+                       env=dict(os.environ, PYTHONPATH=str(out)))
+    assert r.returncode == 0, r.stderr
+    cpy = ((out / "events.json").read_bytes(), (out / "frames.bin").read_bytes())
+    for f in ("events.json", "frames.bin", "boot.cnt"):
+        (out / f).unlink()
+    assert "fft_viper" in run_unix32("import firmware.fft as f; print(f._viper)", root=str(out))
+    run_unix32(open(out / "main.py").read(), root=str(out))
+    assert ((out / "events.json").read_bytes(), (out / "frames.bin").read_bytes()) == cpy
