@@ -69,8 +69,9 @@ def ms_str(ms):
 
 
 class App:
-    def __init__(self, engine, source, sink, faults=None, wdt=None, link=None):
+    def __init__(self, engine, source, sink, faults=None, wdt=None, link=None, control=None):
         self.engine = engine
+        self.control = control  # protocol.Control: live tuning and the identify blink (render)
         self.source = source
         self.sink = sink
         self.faults = faults or []
@@ -92,7 +93,7 @@ class App:
             self.wdt.feed()
         if r <= 0:
             if self.link is not None:
-                self.link.poll()
+                self.poll_link()
             return r
         d = self.source.dropped
         if d != self.dropped:  # audio time moves on over the hops that were dropped
@@ -107,14 +108,25 @@ class App:
             eng.mapper.idle = st != OK
         if f.beat and self.beats_ms is not None and len(self.beats_ms) < 100000:
             self.beats_ms.append(f.t_ms)
-        eng.render(f.t_ms)
+        if self.control is not None:
+            self.control.render(f.t_ms)  # engine.render plus the identify blink
+        else:
+            eng.render(f.t_ms)
         self.sink.show()
         self.frames += 1
         if self.frames == _STABLE_HOPS and self.on_stable is not None:
             self.on_stable()
         if self.link is not None:
-            self.link.poll()
+            self.poll_link()
         return 1
+
+    def poll_link(self):
+        # Between frames: answer the console. Whatever goes wrong there stops tuning, never the lights.
+        try:
+            self.link.poll()
+        except Exception as e:
+            self.faults.append("usb console failed (%s); live tuning off" % e)
+            self.link = None
 
     def fault_list(self):
         out = list(self.faults)
@@ -169,9 +181,12 @@ def build(root=""):
     # Construct the App from files in `root` (the board's filesystem root, or a desk folder).
     pre = root + "/" if root and not root.endswith("/") else root
     profile, faults = load_board(pre + PROFILE_FILE)
-    config, err = read_json(pre + CONFIG_FILE)
-    if err and config is None and "missing" not in err:
-        faults.append(err + "; using default settings")
+    from firmware.store import Store
+
+    store = Store(root)
+    config, err = store.load_settings()  # falls back to config.json.bak / .tmp after a cut save
+    if err and not err.endswith(": missing"):
+        faults.append(err if config is not None else err + "; using default settings")
     src_cfg = profile["source"]
     sink_cfg = profile["sink"]
     bufs = None
@@ -202,7 +217,17 @@ def build(root=""):
         from firmware.mic_i2s import I2SMic, make_i2s
 
         source = I2SMic(make_i2s(machine, src_cfg, profile["sample_rate"], engine.hop), src_cfg["mic"], engine.hop)
-    return App(engine, source, sink, faults)
+    app = App(engine, source, sink, faults)
+    if sink_cfg["type"] == "neopixel":  # on the board: live tuning over the USB console
+        from firmware.link_usb import Link, UsbStdio
+        from firmware.protocol import Control
+
+        app.control = Control(engine, store, VERSION, app)
+        try:
+            app.link = Link(app.control, UsbStdio())
+        except Exception as e:  # no usable console (e.g. stdin replaced): play without tuning
+            faults.append("usb console unavailable (%s); live tuning off" % e)
+    return app
 
 
 def run_desk(root="", app=None):

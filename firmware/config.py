@@ -37,10 +37,16 @@ def apply_config(data, params, palettes, panel_settings):
         problems.append("config.palettes: expected an object of name: stops")
     ps = data.get("params", {})
     if isinstance(ps, dict):
-        for name in ps:
-            err = params.set(name, ps[name])
+        good = {}
+        for name in ps:  # each value on its own first: a bad one is skipped, the rest apply
+            err = params.check(name, ps[name])
             if err:
                 problems.append("config.params: " + err)
+            else:
+                good[name] = ps[name]
+        err = params.update(good)  # then together, so pairs like bass_lo/bass_hi move as one
+        if err:
+            problems.append("config.params: " + err + "; parameters left at their defaults")
     else:
         problems.append("config.params: expected an object of name: value")
     pn = data.get("panels", {})

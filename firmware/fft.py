@@ -10,7 +10,7 @@ from firmware.fixmath import quarter_sine, cos_sin
 try:  # viper kernels where MicroPython has a native emitter (ESP32, unix port): same integers, ~90x faster
     from firmware import fft_viper as _viper
 except (ImportError, SyntaxError, ValueError):  # CPython, the WebAssembly VM (no viper), .mpy of another arch
-    _viper = None
+    _viper = None  # type: ignore[assignment]
 
 _TW_ONE = const(16384)  # twiddles are Q14: |w| <= 16384
 _STAGE_LIMIT = const(32768)  # data enter a stage below this; a butterfly grows it at most 1+sqrt(2)

@@ -105,6 +105,11 @@ class Palettes:
         if name in self._luts:
             build_lut(st, self._luts[name])
 
+    def remove(self, name):
+        # Forget a user palette and its table (built-ins stay).
+        self.user.pop(name, None)
+        self._luts.pop(name, None)
+
     def lut(self, name):
         t = self._luts.get(name)
         if t is None:

@@ -53,7 +53,7 @@ class Params:
         if isinstance(value, bool) or not isinstance(value, int):
             return "%s must be an integer (%s), got %r" % (name, p[4] or "no unit", value)
         if value < p[2] or value > p[3]:
-            return "%s must be between %d and %d %s, got %d" % (name, p[2], p[3], p[4], value)
+            return "%s must be between %d and %d%s, got %d" % (name, p[2], p[3], " " + p[4] if p[4] else "", value)
         return None
 
     def _cross_error(self, values):
