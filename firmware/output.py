@@ -3,6 +3,11 @@
 from firmware.compat import const
 from firmware.fixmath import gamma_table
 
+try:  # viper twins of the per-pixel loops where MicroPython has a native emitter: same bytes
+    from firmware import output_viper as _viper
+except (ImportError, SyntaxError, ValueError):  # CPython, the WebAssembly VM (no viper), .mpy of another arch
+    _viper = None  # type: ignore[assignment]
+
 _MAX_BUDGET_MA = const(16000)  # keeps (budget * 255) << 8 below 2**30
 
 # byte offset of R, G, B inside a pixel for each order (W, when present, is always last)
@@ -77,6 +82,9 @@ class Output:
         lut = self.lut
         total = 0
         for p in self.panels:
+            if _viper is not None:
+                total += _viper.show(rgb, lut, p.buf, p.first, p.count, p.ro, p.go, p.bo, p.bpp)
+                continue
             buf = p.buf
             src = 3 * p.first
             dst = 0
@@ -123,6 +131,9 @@ class Output:
         total = 0
         for p in self.panels:
             buf = p.buf
+            if _viper is not None:
+                total += _viper.scale(buf, len(buf), s)
+                continue
             for i in range(len(buf)):
                 v = (buf[i] * s) >> 8
                 buf[i] = v

@@ -6,6 +6,11 @@ from firmware.compat import const
 from firmware.fft import RealFFT
 from firmware.fixmath import log2_q8
 
+try:  # viper twins of the per-hop loops where MicroPython has a native emitter: same integers
+    from firmware import spectrum_viper as _viper
+except (ImportError, SyntaxError, ValueError):  # CPython, the WebAssembly VM (no viper), .mpy of another arch
+    _viper = None  # type: ignore[assignment]
+
 LEVEL_MIN = const(-12800)  # -150 dB: the level of an empty band
 _ACC_LIMIT = const(268435456)  # 2**28: band accumulators halve above this (bin power < 7.9e8)
 
@@ -121,6 +126,7 @@ class Spectrum:
         self.bins = band_bins(n, fs, bass_hz, mid_hz, treble_hz)
         self.power = array("i", [0] * (n >> 1))
         self.levels = array("h", [LEVEL_MIN] * N_LEVELS)
+        self.sums = array("i", [0] * (2 * N_LEVELS))  # band accumulators and their shifts (viper path)
         self.ref_q8 = reference_q8(n)
 
     def set_bands(self, bass_hz):
@@ -138,18 +144,21 @@ class Spectrum:
 
     def hop_stats(self):
         r = self.slots[self.slot]
-        s = 0
-        hi = -32768
-        lo = 32767
-        for i in range(self.hop):  # an index loop: iterating the memoryview would allocate
-            v = r[i]
-            s += v
-            if v > hi:
-                hi = v
-            if v < lo:
-                lo = v
-        self.his[self.slot] = hi
-        self.los[self.slot] = lo
+        if _viper is not None:
+            s = _viper.hop_stats(r, self.hop, self.his, self.los, self.slot)
+        else:
+            s = 0
+            hi = -32768
+            lo = 32767
+            for i in range(self.hop):  # an index loop: iterating the memoryview would allocate
+                v = r[i]
+                s += v
+                if v > hi:
+                    hi = v
+                if v < lo:
+                    lo = v
+            self.his[self.slot] = hi
+            self.los[self.slot] = lo
         self.dc_q12 = dc_step(self.dc_q12, s, self.hop_log2, dc_shift(self.hops))
         self.hops += 1
         self.slot += 1
@@ -183,6 +192,9 @@ class Spectrum:
 
     def window(self, dc, r):
         # data[i] = round(clamp(x - dc) * w[i] / 2**r), oldest sample first; < 32768 by choice of r.
+        if _viper is not None:
+            _viper.window(self.ring, self.fft.window, self.fft.data, self.n, self.slot * self.hop, dc, r)
+            return
         d = self.fft.data
         w = self.fft.window
         ring = self.ring
@@ -204,6 +216,9 @@ class Spectrum:
                 j = 0
 
     def bin_power(self):
+        if _viper is not None:
+            _viper.bin_power(self.fft.data, self.power, self.n >> 1)
+            return
         d = self.fft.data
         pw = self.power
         for k in range(1, self.n >> 1):
@@ -216,14 +231,21 @@ class Spectrum:
         pw = self.power
         bins = self.bins
         lv = self.levels
+        sums = self.sums
+        if _viper is not None:
+            _viper.band_sums(pw, bins, N_LEVELS, sums)
         for b in range(N_LEVELS):
-            acc = 0
-            sh = 0
-            for k in range(bins[2 * b], bins[2 * b + 1]):
-                acc += pw[k] >> sh
-                if acc >= _ACC_LIMIT:
-                    acc = (acc + 1) >> 1
-                    sh += 1
+            if _viper is not None:
+                acc = sums[2 * b]
+                sh = sums[2 * b + 1]
+            else:
+                acc = 0
+                sh = 0
+                for k in range(bins[2 * b], bins[2 * b + 1]):
+                    acc += pw[k] >> sh
+                    if acc >= _ACC_LIMIT:
+                        acc = (acc + 1) >> 1
+                        sh += 1
             if acc == 0:
                 lv[b] = LEVEL_MIN
             else:
