@@ -138,12 +138,18 @@ COMMANDS = {
     "params": (cmd_params, "list the tunable parameters with ranges"),
 }
 
+from host_tools.cli_link import LINK_COMMANDS  # noqa: E402  (the verbs that talk to a garment)
+
+COMMANDS.update({name: entry[:2] for name, entry in LINK_COMMANDS.items()})
+
 
 def build_parser():
     ap = argparse.ArgumentParser(prog="threadbeat", description="audio-reactive garments: replay, tune and flash")
     sub = ap.add_subparsers(dest="command", metavar="COMMAND")
     for name, (_, help_) in COMMANDS.items():
         sp = sub.add_parser(name, help=help_, description=help_)
+        if name in LINK_COMMANDS:
+            LINK_COMMANDS[name][2](sp)
         if name == "replay":
             sp.add_argument("audio", nargs="?", help="WAV/FLAC/OGG file (default: the bundled demo track)")
             sp.add_argument("--board", default=DEFAULT_BOARD, help="profile name in boards/ or a path (default %(default)s)")
