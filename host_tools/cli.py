@@ -142,6 +142,10 @@ from host_tools.cli_link import LINK_COMMANDS  # noqa: E402  (the verbs that tal
 
 COMMANDS.update({name: entry[:2] for name, entry in LINK_COMMANDS.items()})
 
+from host_tools.flash import FLASH_COMMANDS  # noqa: E402  (flash a board, draw its wiring)
+
+COMMANDS.update({name: entry[:2] for name, entry in FLASH_COMMANDS.items()})
+
 
 def build_parser():
     ap = argparse.ArgumentParser(prog="threadbeat", description="audio-reactive garments: replay, tune and flash")
@@ -150,6 +154,8 @@ def build_parser():
         sp = sub.add_parser(name, help=help_, description=help_)
         if name in LINK_COMMANDS:
             LINK_COMMANDS[name][2](sp)
+        if name in FLASH_COMMANDS:
+            FLASH_COMMANDS[name][2](sp)
         if name == "replay":
             sp.add_argument("audio", nargs="?", help="WAV/FLAC/OGG file (default: the bundled demo track)")
             sp.add_argument("--board", default=DEFAULT_BOARD, help="profile name in boards/ or a path (default %(default)s)")

@@ -230,6 +230,18 @@ def _args_simulate(sp):
     add_arguments(sp)
 
 
+def cmd_tune(args):
+    from host_tools.tune import cmd_tune as run  # lazy: only the tuner needs curses
+
+    run(args)
+
+
+def _args_tune(sp):
+    from host_tools.tune import add_arguments
+
+    add_arguments(sp)
+
+
 LINK_COMMANDS = {
     "hello": (cmd_hello, "connect to a garment and show what it is", _port_args),
     "get": (cmd_get, "read a parameter (or all settings) from the garment", _args_get),
@@ -239,6 +251,7 @@ LINK_COMMANDS = {
     "panel": (cmd_panel, "change a panel's mode and/or palette live", _args_panel),
     "monitor": (cmd_monitor, "watch the garment's audio analysis live (bars or CSV)", _args_monitor),
     "simulate": (cmd_simulate, "run the garment firmware on this computer behind a pty", _args_simulate),
+    "tune": (cmd_tune, "tune the garment live in the terminal: arrows pick and change, s saves", _args_tune),
 }
 
 

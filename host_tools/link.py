@@ -125,8 +125,8 @@ class Connection:
             left = deadline - time.monotonic()
             if left <= 0:
                 return None
-            self.ser.timeout = min(left, 0.25)
             try:
+                self.ser.timeout = min(left, 0.25)  # inside: reconfiguring a lost port raises too
                 data = self.ser.read(max(1, self.ser.in_waiting))
             except Exception as e:  # SerialException, OSError: unplugged
                 raise LinkError("lost the garment on %s: %s" % (self.port, e)) from None
