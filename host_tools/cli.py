@@ -13,7 +13,7 @@ DEMO_AUDIO = os.path.join(REPO, "demo", "demo.ogg")
 DEMO_KICKS = os.path.join(REPO, "demo", "demo.json")
 
 
-from host_tools.errors import CommandError  # noqa: E402  (re-exported for callers)
+from host_tools.errors import CommandError, dispatch  # noqa: E402,F401  (CommandError re-exported)
 
 
 def board_path(name):
@@ -177,20 +177,7 @@ def build_parser():
 
 
 def main(argv=None):
-    ap = build_parser()
-    args = ap.parse_args(argv)
-    if not args.command:
-        ap.print_help()
-        return 2
-    try:
-        COMMANDS[args.command][0](args)
-    except CommandError as e:
-        print("threadbeat: %s" % e, file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("threadbeat: interrupted", file=sys.stderr)
-        return 130
-    return 0
+    return dispatch(build_parser(), COMMANDS, argv)
 
 
 if __name__ == "__main__":

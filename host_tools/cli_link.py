@@ -1,6 +1,5 @@
 # The `threadbeat` verbs that talk to a running garment over its serial link (hello, get, set, save,
 # preset, panel, monitor) plus `simulate`; merged into host_tools/cli.py's COMMANDS via LINK_COMMANDS.
-import argparse
 import sys
 import time
 
@@ -255,30 +254,11 @@ LINK_COMMANDS = {
 }
 
 
-def build_parser():
-    ap = argparse.ArgumentParser(prog="threadbeat", description="talk to a running garment")
-    sub = ap.add_subparsers(dest="command", metavar="COMMAND")
-    for name, (_, help_, add) in LINK_COMMANDS.items():
-        add(sub.add_parser(name, help=help_, description=help_))
-    return ap
-
-
 def main(argv=None):
-    # The same contract as host_tools.cli.main, for these verbs alone (python -m host_tools.cli_link).
-    ap = build_parser()
-    args = ap.parse_args(argv)
-    if not args.command:
-        ap.print_help()
-        return 2
-    try:
-        LINK_COMMANDS[args.command][0](args)
-    except CommandError as e:
-        print("threadbeat: %s" % e, file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("threadbeat: interrupted", file=sys.stderr)
-        return 130
-    return 0
+    # These verbs alone, with the same contract as host_tools.cli.main.
+    from host_tools.errors import dispatch, verb_parser
+
+    return dispatch(verb_parser(LINK_COMMANDS, "talk to a running garment"), LINK_COMMANDS, argv)
 
 
 if __name__ == "__main__":

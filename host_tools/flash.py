@@ -309,32 +309,11 @@ FLASH_COMMANDS = {
 }
 
 
-def build_parser():
-    import argparse
-
-    ap = argparse.ArgumentParser(prog="threadbeat", description="flash a board and draw its wiring")
-    sub = ap.add_subparsers(dest="command", metavar="COMMAND")
-    for name, (_, help_, add) in FLASH_COMMANDS.items():
-        add(sub.add_parser(name, help=help_, description=help_))
-    return ap
-
-
 def main(argv=None):
-    # The same contract as host_tools.cli.main, for these verbs alone (python -m host_tools.flash).
-    ap = build_parser()
-    args = ap.parse_args(argv)
-    if not args.command:
-        ap.print_help()
-        return 2
-    try:
-        FLASH_COMMANDS[args.command][0](args)
-    except CommandError as e:
-        print("threadbeat: %s" % e, file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("threadbeat: interrupted", file=sys.stderr)
-        return 130
-    return 0
+    # These verbs alone, with the same contract as host_tools.cli.main.
+    from host_tools.errors import dispatch, verb_parser
+
+    return dispatch(verb_parser(FLASH_COMMANDS, "flash a board and draw its wiring"), FLASH_COMMANDS, argv)
 
 
 if __name__ == "__main__":
