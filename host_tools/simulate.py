@@ -1,6 +1,5 @@
 # `threadbeat simulate`: the garment firmware (Engine, protocol Control, Link, Store) running on the
 # desktop in real time behind a pseudo-terminal, so the CLI and tests can tune a "garment" with no board.
-import argparse
 import errno
 import os
 import select
@@ -225,17 +224,10 @@ def cmd_simulate(args):
 
 
 def main(argv=None):
-    from host_tools.errors import CommandError
+    # `python -m host_tools.simulate ...` is `threadbeat simulate ...`: the one CLI dispatcher handles errors.
+    from host_tools.cli import main as cli_main
 
-    ap = argparse.ArgumentParser(prog="threadbeat simulate", description="run the garment firmware behind a pty")
-    add_arguments(ap)
-    args = ap.parse_args(argv)
-    try:
-        cmd_simulate(args)
-    except CommandError as e:
-        print("threadbeat: %s" % e, file=sys.stderr)
-        return 1
-    return 0
+    return cli_main(["simulate"] + list(sys.argv[1:] if argv is None else argv))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,5 @@
 # `threadbeat tune`: an interactive curses tuner for a running garment -- pick a parameter, nudge it
 # with the arrow keys, watch the level bars; TunerModel holds all logic, draw() only paints it.
-import argparse
 import os
 import sys
 import time
@@ -442,15 +441,10 @@ def cmd_tune(args):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog="threadbeat tune", description="tune a running garment interactively")
-    add_arguments(ap)
-    args = ap.parse_args(argv)
-    try:
-        cmd_tune(args)
-    except CommandError as e:
-        print("threadbeat: %s" % e, file=sys.stderr)
-        return 1
-    return 0
+    # `python -m host_tools.tune ...` is `threadbeat tune ...`: the one CLI dispatcher handles errors.
+    from host_tools.cli import main as cli_main
+
+    return cli_main(["tune"] + list(sys.argv[1:] if argv is None else argv))
 
 
 if __name__ == "__main__":
