@@ -20,11 +20,14 @@ _REQUIRED = object()  # sentinel: the field has no default
 _TOP_KEYS = ("schema", "name", "chip", "sample_rate", "fft_size", "hop", "source", "sink", "power", "panels")
 _PANEL_KEYS = ("name", "pin", "count", "order", "layout", "mode", "palette")
 _POWER_KEYS = ("budget_ma", "ma_per_channel", "idle_ma_per_pixel", "max_brightness")
-_CHIPS = ("esp32", "esp32s3", "esp32c3", "desk")
+# "blinka": a Linux host (Raspberry Pi) through Adafruit Blinka: pins are Blinka names ("D18"), the
+# microphone is an ALSA capture device, panels may share a data pin as one chain (host_tools/pi_run.py).
+_CHIPS = ("esp32", "esp32s3", "esp32c3", "desk", "blinka")
 _ORDERS = ("RGB", "GRB", "BRG", "RBG", "GBR", "BGR", "RGBW", "GRBW")
 _MICS = ("inmp441", "ics43434", "sph0645")
 _FFT_SIZES = (256, 512, 1024)
-_SOURCE_KEYS = {"i2s": ("type", "mic", "i2s_id", "sck", "ws", "sd"), "pcm_file": ("type", "path")}
+_SOURCE_KEYS = {"i2s": ("type", "mic", "i2s_id", "sck", "ws", "sd"), "pcm_file": ("type", "path"),
+                "alsa": ("type", "device", "rate")}
 _SINK_KEYS = {"neopixel": ("type",), "record": ("type", "path")}
 _LAYOUT_KEYS = {
     "line": ("type", "start", "end"),
@@ -33,7 +36,7 @@ _LAYOUT_KEYS = {
     "points": ("type", "points"),
 }
 _CORNERS = ("top_left", "top_right", "bottom_left", "bottom_right")
-_I2S_PORTS = {"esp32": 2, "esp32s3": 2, "esp32c3": 1, "desk": 2}
+_I2S_PORTS = {"esp32": 2, "esp32s3": 2, "esp32c3": 1, "desk": 2, "blinka": 1}
 # Pins known to work for LED data on each chip, suggested in pin error messages.
 _GOOD_PINS = {"esp32": "13, 25, 26, 27", "esp32s3": "4-18, 21, 38-42", "esp32c3": "3-7, 10"}
 
@@ -186,9 +189,24 @@ def _xy(v, path):
     return [v[0], v[1]]
 
 
+def _blinka_pin(v, path):
+    # A pin as Blinka's `board` module names it ("D18" is GPIO 18 on a Raspberry Pi); whether the
+    # pin exists and can drive NeoPixels is checked on the host when the board is known.
+    ok = isinstance(v, str) and 0 < len(v) <= 32 and v[0].isalpha()
+    if ok:
+        for c in v:
+            if not (c.isalpha() or c.isdigit() or c == "_"):
+                ok = False
+    if not ok:
+        _fail(path, 'expected a Blinka pin name such as "D18" (GPIO 18 on a Raspberry Pi), got %s' % _describe(v))
+    return v
+
+
 def _pin(v, path, chip, role):
     # role: "led" (LED data out), "clock" (mic sck/ws, driven by the chip) or "in" (mic sd).
     # The desk chip has no GPIOs: pins are kept but not checked beyond being whole numbers.
+    if chip == "blinka":
+        return _blinka_pin(v, path)
     if not _is_int(v):
         _fail(path, "expected a GPIO number (whole number), got %s" % _describe(v))
     if chip == "desk":
@@ -222,8 +240,18 @@ def _pin(v, path, chip, role):
 
 def _source(d, path, chip):
     d = _obj(d, path, '{"type": "i2s", "mic": "inmp441", "sck": 14, "ws": 15, "sd": 32}')
-    kind = _choice(d, "type", path, ("i2s", "pcm_file"), noun="a source type")
+    kind = _choice(d, "type", path, ("i2s", "pcm_file", "alsa"), noun="a source type")
     _check_keys(d, path, _SOURCE_KEYS[kind])
+    if (kind == "alsa") != (chip == "blinka") and chip != "desk":
+        if kind == "alsa":
+            _fail(_sub(path, "type"), "'alsa' is a Linux host's microphone; chip %r needs an i2s source" % chip)
+        _fail(_sub(path, "type"), "on a Linux host (chip 'blinka') the microphone is an ALSA capture device; "
+                                  'use {"type": "alsa", "device": "default"}')
+    if kind == "alsa":
+        dev = d.get("device")
+        if dev is not None and not ((isinstance(dev, str) and dev) or _is_int(dev)):
+            _fail(_sub(path, "device"), "expected a device name (or part of one) or a device number, got %s" % _describe(dev))
+        return {"type": kind, "device": dev, "rate": _int(d, "rate", path, 8000, 192000, None)}
     if kind == "pcm_file":
         return {"type": kind, "path": _str(d, "path", path, what="a file path (mono s16le PCM at sample_rate)")}
     out = {
@@ -376,7 +404,14 @@ def _panels(v, chip, mic_pins):
                 _fail(pp, "missing; add the GPIO wired to this strip's data input")
         else:
             pin = _pin(pin, pp, chip, "led")
-            if chip != "desk":
+            if chip == "blinka":
+                # one data pin may carry several panels in a row (a chain), all of one pixel size
+                if pin in pins and (prev is None or prev["pin"] != pin):
+                    _fail(pp, "%s is already used by %s; panels sharing a data pin form one chain and must "
+                              "follow each other in the list" % (pin, pins[pin]))
+                if pin not in pins:
+                    pins[pin] = path + " (" + name + ")"
+            elif chip != "desk":
                 if pin in mic_pins:
                     _fail(pp, "GPIO %d is the microphone's %s pin; pick another GPIO" % (pin, mic_pins[pin]))
                 if pin in pins:
@@ -401,6 +436,10 @@ def _panels(v, chip, mic_pins):
             "mode": _str(d, "mode", path, None, "a non-empty mode name"),
             "palette": _str(d, "palette", path, None, "a non-empty palette name"),
         }
+        if chip == "blinka" and prev is not None and pin is not None and prev["pin"] == pin and prev["bpp"] != panel["bpp"]:
+            _fail(_sub(path, "order"), "%s has %d bytes per pixel but %s on the same data pin has %d; a chain sends one "
+                                      "pixel size (RGB or RGBW): give this panel its own pin"
+                  % (order, panel["bpp"], pins[pin], prev["bpp"]))
         first += count
         if first > _MAX_TOTAL:
             _fail(

@@ -80,7 +80,7 @@ def render(profile, title=None):
     if is_mic:
         rows += [(y, "3V3", "#d62728", "3v3"), (y + ROW, "GND", "#222", "gnd")]
         for i, key in enumerate(("sck", "ws", "sd")):
-            rows.append((y + ROW * (2 + i), "GPIO%d" % source[key], SIGNAL_COLOURS[i], key))
+            rows.append((y + ROW * (2 + i), pin_label(source[key]), SIGNAL_COLOURS[i], key))
         y += ROW * 6 + 80
     else:
         y += 70
@@ -88,7 +88,7 @@ def render(profile, title=None):
     for i, p in enumerate(panels):
         py = y + PANEL_ROW * i
         panel_y.append(py)
-        label = "GPIO%d" % p["pin"] if p.get("pin") is not None else "(no pin)"
+        label = pin_label(p["pin"]) if p.get("pin") is not None else "(no pin)"
         rows.append((py, label, SIGNAL_COLOURS[(i + 3) % len(SIGNAL_COLOURS)], "panel"))
     y = y + PANEL_ROW * len(panels) + 10
     power_rows = (y, y + ROW)
@@ -209,6 +209,11 @@ def render(profile, title=None):
             '<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" '
             'font-family="Helvetica, Arial, sans-serif">\n<rect width="100%%" height="100%%" fill="#fff"/>\n' % (W, height, W, height))
     return head + "\n".join(s.parts) + "\n</svg>\n"
+
+
+def pin_label(pin):
+    # An ESP32 GPIO number as "GPIO13"; a Blinka pin name (a Linux host: "D18") as it is.
+    return "GPIO%d" % pin if isinstance(pin, int) else str(pin)
 
 
 def profile_pins(profile):

@@ -70,7 +70,7 @@ def test_bundled_profiles_load(path, chip, total):
 
 def test_all_board_files_are_covered():
     assert sorted(p.name for p in BOARDS.glob("*.json")) == sorted(
-        ["desk.json", "esp32-jacket.json", "esp32s3-dress.json"]
+        ["desk.json", "esp32-jacket.json", "esp32s3-dress.json", "pi-zero-vest.json"]
     )
 
 

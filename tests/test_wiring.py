@@ -17,7 +17,7 @@ def test_svg_parses_and_names_every_pin_and_panel(board):
     assert root.tag == "{http://www.w3.org/2000/svg}svg"
     text = " ".join(t.text or "" for t in root.iter("{http://www.w3.org/2000/svg}text"))
     for pin in wiring.profile_pins(profile):
-        assert "GPIO%d" % pin in text
+        assert wiring.pin_label(pin) in text
     for p in profile["panels"]:
         assert p["name"] in text
     assert "330 Ω" in text and "74AHCT125" in text and "1000 µF" in text
