@@ -353,7 +353,7 @@ class Control:
         if name in BUILTIN:
             return "'%s' is a built-in palette and cannot be replaced; choose another name" % name
         if name not in pal.user and len(pal.user) >= MAX_USER_PALETTES:
-            return "%d user palettes already; reset, or reuse one of the names %s" % (
+            return "%d user palettes already; remove one, reset, or reuse one of the names %s" % (
                 MAX_USER_PALETTES, ", ".join(sorted(pal.user)))
         try:
             pal.add(name, stops)
@@ -362,7 +362,26 @@ class Control:
         return None
 
     def cmd_palette(self, req, now):
+        # "action": "add" (the default: upload or replace), "remove" (a user palette no panel
+        # shows) or "list" (every name, and which are user palettes).
+        action = _text(req, "action", "one of add, remove, list", False)
+        if action is not None and action not in ("add", "remove", "list"):
+            raise RequestError("field 'action' must be one of add, remove, list, got %s" % show(action))
+        user = self.engine.palettes.user
+        if action == "list":
+            return [("palettes", self.palette_names()), ("user", sorted(user))]
         name = _text(req, "name", "a palette name")
+        if action == "remove":
+            if name in BUILTIN:
+                raise RequestError("'%s' is a built-in palette and cannot be removed" % name)
+            if name not in user:
+                raise RequestError("no user palette %s; user palettes: %s" % (show(name), ", ".join(sorted(user)) or "none"))
+            using = [n for n in self.panel_names if self.engine.settings[n]["palette"] == name]
+            if using:
+                raise RequestError("palette '%s' is shown on %s; give %s another palette first" % (
+                    name, ", ".join(using), "that panel" if len(using) == 1 else "those panels"))
+            self.engine.palettes.remove(name)
+            return [("name", name), ("palettes", self.palette_names())]
         if "stops" not in req:
             raise RequestError("missing field 'stops' (2..16 of [position, r, g, b] or \"#rrggbb\")")
         err = self._add_palette(name, req["stops"])

@@ -20,10 +20,12 @@ AUDIO = os.path.join(REPO, "tests", "fixtures", "mix_clean.flac")
 
 
 class Sim:
-    # One `python -m host_tools.simulate` subprocess; .path is its pty.
-    def __init__(self, state):
-        self.proc = subprocess.Popen([sys.executable, "-m", "host_tools.simulate", "--audio", AUDIO, "--state", str(state)],
-                                     cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    # One `python -m host_tools.simulate` subprocess; .path is its pty. extra: more simulate options;
+    # stderr: a file for its stderr (default: discarded).
+    def __init__(self, state, *extra, stderr=None):
+        self.proc = subprocess.Popen([sys.executable, "-m", "host_tools.simulate", "--audio", AUDIO, "--state", str(state)]
+                                     + [str(a) for a in extra],
+                                     cwd=REPO, stdout=subprocess.PIPE, stderr=stderr or subprocess.DEVNULL, text=True)
         got = []
         t = threading.Thread(target=lambda: got.append(self.proc.stdout.readline()), daemon=True)
         t.start()
@@ -48,8 +50,8 @@ class Sim:
 def sim_factory(tmp_path):
     sims = []
 
-    def start(state=None):
-        s = Sim(state or tmp_path / "state")
+    def start(state=None, *extra, stderr=None):
+        s = Sim(state or tmp_path / "state", *extra, stderr=stderr)
         sims.append(s)
         return s
 
