@@ -1,5 +1,5 @@
 # `threadbeat flash` (deploy the build bundle to a board over mpremote, copying only what changed)
-# and the FLASH_COMMANDS table (flash, wiring) that host_tools/cli.py merges into its COMMANDS.
+# and the FLASH_COMMANDS table (flash, doctor, wiring) that host_tools/cli.py merges into its COMMANDS.
 import collections
 import hashlib
 import os
@@ -19,6 +19,13 @@ SETTINGS_FILES = ("board.json", "config.json")
 MARK = "TBH"  # prefix of the hash script's output lines
 MPREMOTE_TIMEOUT = 120.0  # seconds for one mpremote run (copying ~150 kB at 115200 baud takes ~30 s)
 HELLO_WAIT = 15.0  # seconds for the garment to boot and answer hello after the reset
+INFO = "TBI"  # prefix of the survey script's board-information lines
+# Oldest MicroPython the firmware supports: mpy-cross >= 1.23 emits .mpy v6.3, and the viper kernels'
+# native code only loads on a MicroPython with the same sub-version (v1.23 and later report 6.3).
+MIN_MICROPYTHON = (1, 23, 0)
+# sys.implementation._mpy >> 10 and the .mpy header's flags >> 2 (docs.micropython.org, "MicroPython .mpy files")
+MPY_ARCHS = [None, "x86", "x64", "armv6", "armv6m", "armv7m", "armv7em", "armv7emsp", "armv7emdp",
+             "xtensa", "xtensawin", "rv32imc"]
 
 # action: copy | skip | keep | write | remove; reason: new, changed, unchanged, present, absent, reset, stale
 Action = collections.namedtuple("Action", "action path size reason")
@@ -151,6 +158,112 @@ def parse_hashes(text):
     return out
 
 
+def survey_script(root="/"):
+    # One raw-REPL run that says what the board is (MicroPython version, .mpy support, machine,
+    # free filesystem bytes) and hashes its files (hash_script).
+    return "\n".join([
+        "import sys, os",
+        "_i=sys.implementation",
+        "print('%s', _i.name, '.'.join(str(x) for x in _i.version[:3]), getattr(_i,'_mpy',0), getattr(_i,'_machine','?'))" % INFO,
+        "try:",
+        " _s=os.statvfs(%r)" % root,
+        " print('%s! fs', _s[0]*_s[3], _s[0]*_s[2])" % INFO,
+        "except Exception:",
+        " pass",
+        hash_script(root),
+    ])
+
+
+def parse_survey(text):
+    # {"impl", "version" (tuple), "mpy" (int), "machine", "free", "size"} from survey_script's output.
+    out = {}
+    for line in text.splitlines():
+        parts = line.split(None, 4)
+        if len(parts) >= 4 and parts[0] == INFO:
+            out["impl"] = parts[1]
+            try:
+                out["version"] = tuple(int(x) for x in parts[2].split("."))
+                out["mpy"] = int(parts[3])
+            except ValueError:
+                continue
+            out["machine"] = parts[4].strip() if len(parts) > 4 else "?"
+        elif len(parts) == 4 and parts[:2] == [INFO + "!", "fs"] and parts[2].isdigit() and parts[3].isdigit():
+            out["free"], out["size"] = int(parts[2]), int(parts[3])
+    return out
+
+
+def mpy_header(path):
+    # (version, sub-version, arch name or None) of an .mpy file; arch None means bytecode only.
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if len(head) < 4 or head[:1] != b"M":
+        raise CommandError("%s is not an .mpy file" % path)
+    arch = head[2] >> 2
+    return head[1], head[2] & 3, MPY_ARCHS[arch] if arch < len(MPY_ARCHS) else "arch%d" % arch
+
+
+def board_mpy(mpy):
+    # (version, sub-version, arch name or None) from sys.implementation._mpy.
+    arch = mpy >> 10
+    return mpy & 0xFF, (mpy >> 8) & 3, MPY_ARCHS[arch] if arch < len(MPY_ARCHS) else "arch%d" % arch
+
+
+def version_text(v):
+    return ".".join(str(x) for x in v)
+
+
+def check_board(info, bundle_dir=None, files=()):
+    # Raise a CommandError that says what to do when the board cannot run this bundle: not
+    # MicroPython, older than MIN_MICROPYTHON, or .mpy files it cannot load (version, native
+    # sub-version or architecture). `files` are the bundle's relative paths.
+    if "version" not in info:
+        raise CommandError("the board answered, but not as MicroPython (no sys.implementation); "
+                           "install MicroPython with `threadbeat flash --micropython FIRMWARE.bin`")
+    if info.get("impl") != "micropython":
+        raise CommandError("the board runs %s, not MicroPython" % info.get("impl"))
+    if info["version"] < MIN_MICROPYTHON:
+        raise CommandError("the board runs MicroPython %s; threadbeat needs %s or later: update it with "
+                           "`threadbeat flash --micropython FIRMWARE.bin` (from micropython.org/download)"
+                           % (version_text(info["version"]), version_text(MIN_MICROPYTHON)))
+    mpys = [rel for rel in files if rel.endswith(".mpy")]
+    if not mpys or bundle_dir is None:
+        return
+    if not info.get("mpy"):
+        raise CommandError("this MicroPython cannot import .mpy files; flash with --source")
+    bver, bsub, barch = board_mpy(info["mpy"])
+    for rel in mpys:
+        ver, sub, arch = mpy_header(os.path.join(bundle_dir, *rel.split("/")))
+        if ver != bver:
+            raise CommandError("%s is .mpy v%d but the board's MicroPython %s loads v%d; rebuild with a matching "
+                               "mpy-cross or flash with --source" % (rel, ver, version_text(info["version"]), bver))
+        if arch is not None and (arch != barch or sub != bsub):
+            raise CommandError("%s holds native code for %s (.mpy v%d.%d) but the board runs %s (.mpy v%d.%d, native "
+                               "code: %s): wrong --board for this chip, or flash with --source"
+                               % (rel, arch, ver, sub, info.get("machine", "?"), bver, bsub, barch or "none"))
+
+
+def check_space(info, actions):
+    # Fail before copying when the new files cannot fit in the board's free filesystem space.
+    free = info.get("free")
+    need = sum(a.size for a in transfers(actions) if a.reason in ("new", "absent"))
+    if free is not None and need > free:
+        raise CommandError("the board's filesystem has %d bytes free but %d bytes of new files must go on it; "
+                           "delete files (mpremote fs ls / fs rm) or erase the board" % (free, need))
+
+
+def version_script():
+    # Import the app on the board as main.py will: proves the copied modules load there.
+    return "import sys\nif '/' not in sys.path: sys.path.insert(0, '/')\nfrom firmware.app import VERSION\nprint('%s', VERSION)" % INFO
+
+
+def parse_version(text):
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0] == INFO:
+            return parts[1]
+    return None
+
+
 def mpremote_exe():
     exe = shutil.which("mpremote")
     if not exe:
@@ -161,8 +274,8 @@ def mpremote_exe():
     return exe
 
 
-def hash_command(exe, port):
-    return [exe, "connect", port, "exec", hash_script("/")]
+def hash_command(exe, port, script=None):
+    return [exe, "connect", port, "exec", script or hash_script("/")]
 
 
 def copy_command(exe, port, bundle_dir, actions):
@@ -186,11 +299,15 @@ def mpremote_error(port, text):
     t = (text or "").strip()
     low = t.lower()
     last = t.splitlines()[-1] if t else "no output"
-    if "no device found" in low or "no such file" in low:
+    if "no device found" in low or ("no such file" in low and port.lower() in low):
         return CommandError("no board on %s (unplugged? wrong --port?)" % port)
     if "failed to access" in low or "busy" in low or "in use" in low or "permission denied" in low:
         return CommandError("cannot open %s: missing, busy or not permitted (close serial monitors, Thonny, "
                             "`threadbeat monitor`; on Linux join the dialout group)" % port)
+    if "no space left" in low or "enospc" in low or "errno 28" in low:
+        return CommandError("the board's filesystem is full (%s); files copied so far stay, the next flash copies "
+                            "only the rest: free space (mpremote connect %s fs rm ...) or erase the board"
+                            % (last, port, ))
     if "could not enter raw repl" in low or "timeout waiting" in low:
         return CommandError("the board on %s does not answer (press its RESET button, or hold BOOT? "
                             "is MicroPython flashed? `esptool.py erase_flash` + MicroPython first)" % port)
@@ -250,13 +367,65 @@ def reset_and_hello(port, expect_version, wait=HELLO_WAIT):
     return r
 
 
+def survey(exe, port, timeout=MPREMOTE_TIMEOUT):
+    # ({rel: sha256} on the board, board info) from one mpremote run.
+    text = run_mpremote(hash_command(exe, port, survey_script("/")), port, timeout)
+    return parse_hashes(text), parse_survey(text)
+
+
+def verify(exe, port, bundle, actions, timeout=MPREMOTE_TIMEOUT):
+    # Hash the board again: every file sent must now match the bundle.
+    board = parse_hashes(run_mpremote(hash_command(exe, port), port, timeout))
+    bad = [a.path for a in transfers(actions) if board.get(a.path) != bundle[a.path][1]]
+    if bad:
+        raise CommandError("after copying, %s on the board differ from the bundle (a write did not take); "
+                           "flash again, or erase the board" % ", ".join(bad))
+    return board
+
+
+def deploy(exe, port, path, profile, reset_config=False, config=None, source=False, timeout=MPREMOTE_TIMEOUT,
+           out=print):
+    # Everything `threadbeat flash` does up to the reset: survey, check, plan, copy, verify, import.
+    # Returns (actions, board info, firmware VERSION the board imports).
+    board_files, info = survey(exe, port, timeout)
+    check_board(info)
+    out("board: MicroPython %s on %s, %s bytes free" % (
+        version_text(info["version"]), info.get("machine", "?"), info.get("free", "?")))
+    with tempfile.TemporaryDirectory(prefix="threadbeat-flash-") as tmp:
+        from host_tools import build
+
+        files = build.build(path, profile, tmp, source=source, config=config)
+        bundle = bundle_index(tmp, files)
+        check_board(info, tmp, list(bundle))
+        actions = plan_bundle(bundle, board_files, reset_config)
+        out(format_plan(actions, port))
+        check_space(info, actions)
+        cmd = copy_command(exe, port, tmp, actions)
+        if cmd:
+            run_mpremote(cmd, port, timeout)
+            verify(exe, port, bundle, actions, timeout)
+    version = parse_version(run_mpremote([exe, "connect", port, "exec", version_script()], port, timeout))
+    if version != firmware_version():
+        raise CommandError("the board imports firmware %s, expected %s (stale files on the board?)"
+                           % (version, firmware_version()))
+    return actions, info, version
+
+
 def cmd_flash(args):
     from host_tools import cli
 
     path = cli.board_path(args.board)
     profile = cli.resolve_board(path)
     config = cli.read_config(getattr(args, "config", None))
+    if profile["chip"] == "blinka":
+        raise CommandError("%s runs on a Linux host such as a Raspberry Pi: start it there with "
+                           "`threadbeat run --board %s` (docs/raspberry-pi.md); there is no ESP32 to flash"
+                           % (profile["name"], args.board))
     if args.dry_run:
+        if getattr(args, "micropython", None):
+            from host_tools import esp_install
+
+            esp_install.print_plan(args, profile)
         actions = plan(path, profile, {}, reset_config=args.reset_config, config=config, source=args.source)
         print("%s (%s)" % (profile["name"], profile["chip"]))
         print(format_plan(actions))
@@ -269,15 +438,19 @@ def cmd_flash(args):
 
         port = detect_port()
     exe = mpremote_exe()
+    if getattr(args, "micropython", None):
+        from host_tools import esp_install
+
+        esp_install.install_if_needed(args, profile, port, exe)
     probe_port(port)
-    board_files = parse_hashes(run_mpremote(hash_command(exe, port), port))
-    with tempfile.TemporaryDirectory(prefix="threadbeat-flash-") as tmp:
-        actions = plan(path, profile, board_files, reset_config=args.reset_config, config=config,
-                       source=args.source, bundle_dir=tmp)
-        print(format_plan(actions, port))
-        cmd = copy_command(exe, port, tmp, actions)
-        if cmd:
-            run_mpremote(cmd, port)
+    t0 = time.monotonic()
+    actions, info, version = deploy(exe, port, path, profile, args.reset_config, config, args.source, args.timeout)
+    moved = transfers(actions)
+    print("copied %d files (%d bytes) in %.1f s; the board imports firmware %s"
+          % (len(moved), sum(a.size for a in moved), time.monotonic() - t0, version))
+    if args.no_reset:
+        print("not reset (--no-reset): press RESET or run `mpremote connect %s reset` to start the garment" % port)
+        return
     r = reset_and_hello(port, firmware_version())
     print("garment %s answers: firmware %s, panels %s" % (r.get("board"), r.get("firmware"), ", ".join(r.get("panels", []))))
 
@@ -289,6 +462,17 @@ def _args_flash(sp):
     sp.add_argument("--reset-config", action="store_true", help="overwrite board.json and config.json on the board")
     sp.add_argument("--source", action="store_true", help="ship .py sources instead of compiled .mpy")
     sp.add_argument("--dry-run", action="store_true", help="print what would be copied, without a board")
+    sp.add_argument("--no-reset", action="store_true", help="copy and check only; do not reset the board or wait for hello")
+    sp.add_argument("--timeout", type=float, default=MPREMOTE_TIMEOUT,
+                    help="seconds for each mpremote step (default %(default)s)")
+    sp.add_argument("--micropython", metavar="FIRMWARE.bin",
+                    help="first write this MicroPython firmware with esptool (see --erase, --baud, --chip)")
+    sp.add_argument("--erase", action="store_true", help="with --micropython: erase the whole flash first (settings too)")
+    sp.add_argument("--baud", type=int, default=460800, help="with --micropython: esptool baud rate (default %(default)s)")
+    sp.add_argument("--chip", help="with --micropython: esp32, esp32s3 or esp32c3 (default: the profile's, checked "
+                                   "against the chip esptool detects)")
+    sp.add_argument("--force", action="store_true",
+                    help="with --micropython: write it even when the board already runs a supported MicroPython")
 
 
 def cmd_wiring(args):
@@ -303,8 +487,22 @@ def _args_wiring(sp):
     wiring.add_arguments(sp)
 
 
+def cmd_doctor(args):
+    from host_tools import doctor
+
+    doctor.cmd_doctor(args)
+
+
+def _args_doctor(sp):
+    from host_tools import doctor
+
+    doctor.add_arguments(sp)
+
+
 FLASH_COMMANDS = {
     "flash": (cmd_flash, "copy the firmware bundle to a board (only changed files), reset, check hello", _args_flash),
+    "doctor": (cmd_doctor, "check a board over its REPL: MicroPython, heap, filesystem, microphone, LEDs, budget",
+               _args_doctor),
     "wiring": (cmd_wiring, "draw a board profile's wiring (ESP32, microphone, panels, power) as SVG", _args_wiring),
 }
 
@@ -313,7 +511,7 @@ def main(argv=None):
     # These verbs alone, with the same contract as host_tools.cli.main.
     from host_tools.errors import dispatch, verb_parser
 
-    return dispatch(verb_parser(FLASH_COMMANDS, "flash a board and draw its wiring"), FLASH_COMMANDS, argv)
+    return dispatch(verb_parser(FLASH_COMMANDS, "flash a board, check it and draw its wiring"), FLASH_COMMANDS, argv)
 
 
 if __name__ == "__main__":
