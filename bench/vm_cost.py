@@ -9,6 +9,8 @@
 # ESP32 estimate: tests/perf_bench/bm_fft.py from the MicroPython source tree at (3, 256) costs about
 # 52 ms per FFT on a 240 MHz ESP32 (docs: DESIGN.md section 3); timing it on the unix port gives a
 # factor, and the unix port's time per hop times that factor estimates the ESP32's.
+# Heap of the dress as on the board (unix port only): see device_bundles() and device_heap() below;
+# the JSON printed at the end holds the per-module and per-object-group breakdowns.
 import argparse
 import datetime
 import json
@@ -97,6 +99,163 @@ mp.runPython("import os, sys\nos.chdir('/app')\nsys.path.insert(0, '/app')\ndel 
 for (const s of steps) mp.runPython(s);
 process.stdout.write(out);
 """
+
+
+# The dress as it starts on the board, on the unix port: its own board.json (I2S microphone, NeoPixel
+# panels, the USB console), the modules compiled to .mpy, and stand-ins for machine and neopixel that
+# allocate what the real ones hand the firmware (each strip's count * bpp buffer). Imported before the
+# baseline, so their own code is not counted. Bytecode .mpy (the x86 unix port cannot load xtensawin
+# viper code; the ESP32 keeps native code out of the GC heap). Twice: .mpy from the filesystem (loaded
+# into the heap, as on a stock ESP32 build) and from a ROMFS image (`threadbeat build --romfs`) mounted
+# with vfs.VfsRom; the image is read into the heap before the baseline (on the ESP32 it is flash).
+STANDINS = {
+    "machine.py": "class Pin:\n    OUT = 1\n    def __init__(self, n, mode=0):\n        self.n = n\n\n\n"
+                  "class I2S:\n    RX = 0\n    MONO = 0\n    def __init__(self, i2s_id, **kw):\n        self.cb = None\n"
+                  "    def irq(self, cb):\n        self.cb = cb\n    def readinto(self, buf):\n        return len(buf)\n"
+                  "    def deinit(self):\n        pass\n",
+    "neopixel.py": "class NeoPixel:\n    def __init__(self, pin, n, bpp=3):\n        self.buf = bytearray(n * bpp)\n"
+                   "    def write(self):\n        pass\n",
+}
+# App objects, group by group: each group's references are dropped and the heap shrinks by what only it
+# held (order matters where objects are shared: the palette tables go before the mapper holding them).
+DEVICE_GROUPS = (
+    ("palette tables", "eng.palettes = None\nfor pm in eng.mapper.panels:\n    pm.lut = None"),
+    ("mapper (positions, per-pixel state, RGB frame)", "eng.mapper = None\neng.positions = None"),
+    ("output + strip buffers", "eng.output = None\napp.sink = None"),
+    ("FFT (window, twiddles, work buffer)", "eng.spectrum.fft = None"),
+    ("spectrum (sample ring, bin power)", "eng.spectrum = None"),
+    ("kick trees", "eng.analyzer.kick = None"),
+    ("analyzer state", "eng.analyzer = None\neng.features = None"),
+    ("profile + panel settings", "eng.profile = None\neng.settings = None"),
+    ("microphone buffers", "app.source = None"),
+    ("console (protocol, link)", "app.control = None\napp.link = None"),
+    ("engine, app, health, params", "app.engine = None\neng = None\napp = None"),
+)
+DEVICE_SCRIPT = """
+import gc, json, sys
+sys.path.insert(0, "")
+import machine, neopixel
+ROM = %r
+if ROM:
+    import vfs
+    f = open(ROM, "rb")
+    img = f.read()
+    f.close()
+    f = None
+    vfs.mount(vfs.VfsRom(img), "/rom")
+    sys.path.insert(0, "/rom")
+gc.collect()
+base = gc.mem_alloc()
+from firmware.app import build
+app = build("")
+eng = app.engine
+gc.collect()
+startup = gc.mem_alloc() - base
+mods = sorted(m for m in sys.modules if m.startswith("firmware"))
+groups = []
+last = startup
+for name, code in %r:
+    exec(code)
+    gc.collect()
+    a = gc.mem_alloc() - base
+    groups.append((name, last - a))
+    last = a
+print(json.dumps({"startup_bytes": startup, "modules": mods, "groups": groups, "left": last,
+                  "where": sys.modules["firmware.app"].__file__}))
+"""
+DEVICE_MODULES = """
+import gc, json, sys
+sys.path.insert(0, "")
+import machine, neopixel
+ROM = %r
+if ROM:
+    import vfs
+    f = open(ROM, "rb")
+    img = f.read()
+    f.close()
+    f = None
+    vfs.mount(vfs.VfsRom(img), "/rom")
+    sys.path.insert(0, "/rom")
+gc.collect()
+base = gc.mem_alloc()
+per = []
+for m in %r:
+    a = gc.mem_alloc()
+    __import__(m)
+    gc.collect()
+    per.append((m, gc.mem_alloc() - a))
+import firmware.app
+firmware.app.unload_boot_modules()  # a dependency may have pulled in a boot-only module
+gc.collect()
+print(json.dumps({"modules_bytes": gc.mem_alloc() - base, "per_module": per}))
+"""
+
+
+def device_bundles(tmp, board_file="esp32s3-dress.json"):
+    # Two bundles of the dress as on the board (bytecode .mpy): firmware/ on the filesystem, and romfs.img.
+    with open(os.path.join(ROOT, "boards", board_file)) as f:
+        prof = json.load(f)
+    bytecode = dict(prof, chip="desk")  # same modules, bytecode only (see above)
+    path = os.path.join(tmp, "device-bytecode.json")
+    with open(path, "w") as f:
+        json.dump(bytecode, f)
+    roots = {}
+    for kind, extra in (("fs", []), ("romfs", ["--romfs"])):
+        out = os.path.join(tmp, "device-" + kind)
+        if cli(["build", "--board", path, "--out", out, "-q"] + extra) != 0:
+            raise SystemExit("threadbeat build failed for the device bundle")
+        with open(os.path.join(out, "board.json"), "w") as f:
+            json.dump(prof, f)  # the real profile: I2S microphone, NeoPixel sink, console
+        for name, text in STANDINS.items():
+            with open(os.path.join(out, name), "w") as f:
+                f.write(text)
+        roots[kind] = out
+    return roots
+
+
+def import_order(modules):
+    # The modules in dependency order (each after the firmware modules it imports at its top level),
+    # so a per-module figure is the module's own cost.
+    import ast
+
+    deps = {}
+    for m in modules:
+        path = os.path.join(ROOT, *m.split(".")) + ".py"
+        if not os.path.exists(path):
+            path = os.path.join(ROOT, m, "__init__.py")
+        with open(path) as f:
+            tree = ast.parse(f.read())
+        deps[m] = [n.module for n in tree.body if isinstance(n, ast.ImportFrom) and n.module in modules]
+    out = []
+
+    def visit(m):
+        if m not in out:
+            for d in deps[m]:
+                visit(d)
+            out.append(m)
+
+    for m in modules:
+        visit(m)
+    return out
+
+
+def device_heap(roots):
+    # Heap after start-up of the dress as on the board, with module / object breakdowns.
+    res = {}
+    for kind, root in roots.items():
+        rom = os.path.join(root, "romfs.img") if kind == "romfs" else None
+        if rom is not None and "VfsRom" not in run_unix32("import vfs; print(dir(vfs))"):
+            res[kind] = {"skipped": "this unix build has no vfs.VfsRom (MICROPY_VFS_ROM)"}
+            continue
+        r = json.loads(run_unix32(DEVICE_SCRIPT % (rom, DEVICE_GROUPS), root=root, timeout=300).strip().splitlines()[-1])
+        if (rom is not None) != r["where"].startswith("/rom/"):
+            raise SystemExit("device heap (%s): the modules came from %s" % (kind, r["where"]))
+        m = json.loads(run_unix32(DEVICE_MODULES % (rom, import_order(r["modules"])), root=root, timeout=300).strip().splitlines()[-1])
+        r.update(m)
+        if rom is not None:
+            r["image_bytes"] = os.path.getsize(rom)
+        res[kind] = r
+    return res
 
 
 def bundle(tmp, garment, board_file, hops):
@@ -245,13 +404,17 @@ def table(res):
     if "skipped" not in res[plat]:
         d = res[plat]["dress"]
         lines.append("")
-        lines.append("Heap after start-up, 300-px dress (%s): **%.1f KB** (%s the %d KB target), of which "
-                     "%.1f KB is the firmware modules (bytecode, module globals) and %.1f KB the App's objects. "
-                     "Allocation in the steady loop: %d bytes over %d hops." % (
+        lines.append("Heap after start-up, 300-px dress, desk bundle (%s, `.py` sources): **%.1f KB** (%s the %d KB "
+                     "target), of which %.1f KB is the firmware modules (bytecode, module globals) and %.1f KB the "
+                     "App's objects. Allocation in the steady loop: %d bytes over %d hops." % (
                          "VM" if plat == "vm" else "unix port", d["startup_heap_bytes"] / 1024,
                          verdict(d["startup_heap_bytes"], TARGET_HEAP_KB * 1024), TARGET_HEAP_KB,
                          d["modules_heap_bytes"] / 1024, (d["startup_heap_bytes"] - d["modules_heap_bytes"]) / 1024,
                          d["alloc_bytes"], d["alloc_hops"]))
+    dev = res.get("device_heap")
+    if dev and "skipped" not in dev["fs"]:
+        lines.append("")
+        lines.extend(device_lines(dev))
     if "skipped" not in res["vm"]:
         lines.append("")
         lines.append("The VM's clock ticks in whole milliseconds: its per-stage figures are averages of "
@@ -259,6 +422,35 @@ def table(res):
     lines.append("")
     lines.append("_%s; `python bench/vm_cost.py`_" % readme.stamp())
     return lines
+
+
+def kb(b):
+    return "%.1f" % (b / 1024)
+
+
+def device_lines(dev):
+    # The dress as on the board (unix port, .mpy): filesystem vs ROMFS, and where the heap goes.
+    fs = dev["fs"]
+    out = ["Heap after start-up, 300-px dress **as on the board** (its own profile: I2S microphone, NeoPixel "
+           "strips, USB console; unix port, bytecode `.mpy`, stand-ins for `machine`/`neopixel`): **%s KB** "
+           "with the modules in the filesystem (%s KB of it modules, loaded into the heap as on a stock "
+           "ESP32 build)" % (kb(fs["startup_bytes"]), kb(fs["modules_bytes"]))]
+    rom = dev.get("romfs", {})
+    if "skipped" in rom:
+        out[0] += "; ROMFS: skipped (%s)." % rom["skipped"]
+    elif rom:
+        out[0] += ("; **%s KB** (%s the %d KB target) with the same `.mpy` in a ROMFS image (`threadbeat build "
+                   "--romfs`, %s KB of flash) executed in place: %s KB modules (function and class objects, "
+                   "module dicts, qstr entries: the bytecode stays in the image) + %s KB objects." % (
+                       kb(rom["startup_bytes"]), verdict(rom["startup_bytes"], TARGET_HEAP_KB * 1024),
+                       TARGET_HEAP_KB, kb(rom["image_bytes"]), kb(rom["modules_bytes"]),
+                       kb(rom["startup_bytes"] - rom["modules_bytes"])))
+        top = sorted(rom["per_module"], key=lambda x: -x[1])[:4]
+        fs_mod = dict(fs["per_module"])
+        out.append("Largest modules (filesystem / ROMFS, KB): " + ", ".join(
+            "%s %s / %s" % (m.split(".")[-1], kb(fs_mod.get(m, 0)), kb(b)) for m, b in top) + ".")
+    out.append("The App's objects (KB): " + ", ".join("%s %s" % (n, kb(b)) for n, b in fs["groups"]) + ".")
+    return out
 
 
 def main():
@@ -275,6 +467,7 @@ def main():
         else:
             res["vm"] = {"skipped": "node not found"}
         if unix32_path():
+            res["device_heap"] = device_heap(device_bundles(tmp))
             res["unix32"] = measure(run_unix32, heap_unix, roots, args.hops)
             bm = bm_fft_unix()
             res["bm_fft_unix32"] = bm

@@ -6,6 +6,17 @@ import json
 from firmware.engine import Engine
 from firmware.health import OK, MicHealth
 
+try:
+    from time import ticks_diff, ticks_us
+except ImportError:  # CPython (desk, simulator): the same 30-bit wrapping microsecond clock
+    from time import perf_counter as _perf_counter
+
+    def ticks_us():
+        return int(_perf_counter() * 1000000) & 0x3FFFFFFF
+
+    def ticks_diff(a, b):
+        return ((a - b + 0x20000000) & 0x3FFFFFFF) - 0x20000000
+
 VERSION = "0.1.0"
 PROFILE_FILE = "board.json"
 CONFIG_FILE = "config.json"
@@ -13,14 +24,17 @@ BOOT_FILE = "boot.cnt"
 _SAFE_AFTER_CRASHES = 3  # this many boots in a row that never ran 10 s -> safe mode
 _STABLE_HOPS = 1250  # ~10 s at 16 kHz / 128: the boot counts as good
 
-# Used when board.json is missing or unreadable: the DevKitC jacket's mic wiring and one short strip.
-SAFE_PROFILE = {
-    "name": "safe default (board.json missing or broken)",
-    "chip": "esp32",
-    "source": {"type": "i2s", "mic": "inmp441", "i2s_id": 0, "sck": 14, "ws": 15, "sd": 32},
-    "power": {"budget_ma": 500, "max_brightness": 64},
-    "panels": [{"name": "strip", "pin": 13, "count": 8}],
-}
+
+def safe_profile():
+    # Used when board.json is missing or unreadable: the DevKitC jacket's mic wiring and one short
+    # strip. A function, so the dicts exist only when needed (module-level data stays in the heap).
+    return {
+        "name": "safe default (board.json missing or broken)",
+        "chip": "esp32",
+        "source": {"type": "i2s", "mic": "inmp441", "i2s_id": 0, "sck": 14, "ws": 15, "sd": 32},
+        "power": {"budget_ma": 500, "max_brightness": 64},
+        "panels": [{"name": "strip", "pin": 13, "count": 8}],
+    }
 
 
 def read_json(path):
@@ -35,7 +49,7 @@ def read_json(path):
 
 
 def load_board(path):
-    # The validated profile and a list of faults; falls back to SAFE_PROFILE.
+    # The validated profile and a list of faults; falls back to safe_profile().
     from firmware.profile import ProfileError, load_profile  # boot-only: unloaded after start-up
 
     data, err = read_json(path)
@@ -46,7 +60,7 @@ def load_board(path):
         except ProfileError as e:
             err = "%s: %s" % (path, e)
     faults.append(err + "; running the safe default profile")
-    return load_profile(SAFE_PROFILE), faults
+    return load_profile(safe_profile()), faults
 
 
 def events_json(profile, duration_ms, frames, beats_ms, dropped, faults):
@@ -82,6 +96,7 @@ class App:
         self.beats_ms = None  # a list when beat times are kept (desk runs write them out)
         self.frames = 0
         self.dropped = 0
+        self.frame_us = 0  # the last frame's analysis + render + LED write, in us (telemetry, status)
         self.on_stable = None  # called once after ~10 s of running (clears the crash counter)
 
     def step(self):
@@ -95,6 +110,7 @@ class App:
             if self.link is not None:
                 self.poll_link()
             return r
+        t0 = ticks_us()
         d = self.source.dropped
         if d != self.dropped:  # audio time moves on over the hops that were dropped
             eng.hops += d - self.dropped
@@ -113,6 +129,7 @@ class App:
         else:
             eng.render(f.t_ms)
         self.sink.show()
+        self.frame_us = ticks_diff(ticks_us(), t0)
         self.frames += 1
         if self.frames == _STABLE_HOPS and self.on_stable is not None:
             self.on_stable()
@@ -177,8 +194,11 @@ def boot_guard(path=BOOT_FILE):
     return n >= _SAFE_AFTER_CRASHES, clear
 
 
-def build(root=""):
+def build(root="", parts=None):
     # Construct the App from files in `root` (the board's filesystem root, or a desk folder).
+    # parts: stand-ins for the board's edges (host_tools/simulate.py), each replacing the profile's:
+    # {"source": engine -> source, "sink": engine -> sink, "console": a Link io (tuning on)}.
+    parts = parts or {}
     pre = root + "/" if root and not root.endswith("/") else root
     profile, faults = load_board(pre + PROFILE_FILE)
     from firmware.store import Store
@@ -191,7 +211,7 @@ def build(root=""):
     sink_cfg = profile["sink"]
     bufs = None
     panels = None
-    if sink_cfg["type"] == "neopixel":
+    if sink_cfg["type"] == "neopixel" and "sink" not in parts:
         import machine
         import neopixel
         from firmware.panels_np import NeoPixelPanels
@@ -199,16 +219,23 @@ def build(root=""):
         panels = NeoPixelPanels(neopixel, machine, profile["panels"])
         bufs = panels.buffers()
     engine = Engine(profile, config, bufs)
+    config = None  # the parsed settings document: applied, not kept
     for p in engine.problems:
         faults.append(p)
+    for p in profile["panels"]:  # the layouts are in the mapper's distances now; the rest stays for tuning
+        p.pop("layout", None)
     unload_boot_modules()
-    if sink_cfg["type"] == "neopixel":
+    if "sink" in parts:
+        sink = parts["sink"](engine)
+    elif sink_cfg["type"] == "neopixel":
         sink = panels
     else:
         from firmware.record_sink import RecordSink
 
         sink = RecordSink(open(pre + sink_cfg["path"], "wb"), engine.panel_buffers())
-    if src_cfg["type"] == "pcm_file":
+    if "source" in parts:
+        source = parts["source"](engine)
+    elif src_cfg["type"] == "pcm_file":
         from firmware.pcm_source import PcmFileSource
 
         source = PcmFileSource(open(pre + src_cfg["path"], "rb"), engine.hop)
@@ -218,13 +245,14 @@ def build(root=""):
 
         source = I2SMic(make_i2s(machine, src_cfg, profile["sample_rate"], engine.hop), src_cfg["mic"], engine.hop)
     app = App(engine, source, sink, faults)
-    if sink_cfg["type"] == "neopixel":  # on the board: live tuning over the USB console
+    console = parts.get("console")
+    if sink_cfg["type"] == "neopixel" or console is not None:  # on the board: live tuning over the USB console
         from firmware.link_usb import Link, UsbStdio
         from firmware.protocol import Control
 
         app.control = Control(engine, store, VERSION, app)
         try:
-            app.link = Link(app.control, UsbStdio())
+            app.link = Link(app.control, console if console is not None else UsbStdio())
         except Exception as e:  # no usable console (e.g. stdin replaced): play without tuning
             faults.append("usb console unavailable (%s); live tuning off" % e)
     return app
@@ -247,15 +275,15 @@ def run_desk(root="", app=None):
     return app
 
 
-def run(root=""):
-    # Device entry point: boot guard, watchdog, the endless loop.
+def run(root="", parts=None):
+    # Device entry point: boot guard, watchdog, the endless loop. (parts: see build.)
     safe, clear = boot_guard((root + "/" if root else "") + BOOT_FILE)
     if safe:
         print("threadbeat: crashed at boot %d times; safe mode, REPL free. Fix config.json or board.json, "
               "then delete boot.cnt and reset." % _SAFE_AFTER_CRASHES)
         return None
-    app = build(root)
-    if app.engine.profile["source"]["type"] == "pcm_file":
+    app = build(root, parts)
+    if app.engine.profile["source"]["type"] == "pcm_file" and not (parts and "source" in parts):
         clear()
         return run_desk(root, app)
     for f in app.faults:

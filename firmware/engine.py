@@ -35,14 +35,14 @@ class Engine:
         self.analyzer = Analyzer(p, self.fs, self.hop, self.n // self.hop)
         from firmware.layout import bounds, garment_positions  # boot-only (app.unload_boot_modules)
 
-        self.positions = garment_positions(profile)
-        x0, y0, x1, y1 = bounds(self.positions)
+        positions = garment_positions(profile)  # start-up only: the mapper turns them into distances
+        x0, y0, x1, y1 = bounds(positions)
         centre = ((x0 + x1) >> 1, (y0 + y1) >> 1)
         total = 0
         for panel in profile["panels"]:
             total += panel["count"]
         self.total = total
-        self.mapper = Mapper(total, self.positions, p, centre)
+        self.mapper = Mapper(total, positions, p, centre)
         self.output = Output(profile["power"], p)
         for i in range(len(profile["panels"])):
             panel = profile["panels"][i]
@@ -87,6 +87,7 @@ class Engine:
                 pm.mode = mode_index(s["mode"])
                 pm.lut = self.palettes.lut(s["palette"])
                 pm.palette = s["palette"]
+        self.palettes.prune([pm.palette for pm in self.mapper.panels])  # a table only while shown
         return None
 
     def panel_buffers(self):

@@ -1,7 +1,6 @@
 # Integer maths shared by the core: exact sine, log2 and gamma tables and a fixed-point log2.
 # Tables are built with integer arithmetic only (big ints at start-up are fine), so they are
 # bit-identical on CPython (doubles), the MicroPython VM and the ESP32 (single-precision floats).
-from array import array
 from firmware.compat import const
 
 _PI_Q60 = 3622009729038561421  # round(pi * 2**60)
@@ -63,10 +62,11 @@ def _log2_frac_q20(m_q30):
     return y
 
 
-# LOG2_Q8[i] = round(256 * log2(1 + i/256)), i = 0..256
-LOG2_Q8 = array("H", [0] * 257)
-for _i in range(257):
-    LOG2_Q8[_i] = (_log2_frac_q20(_ONE_Q30 + (_i << 22)) + 2048) >> 12 if _i < 256 else 256
+# LOG2_Q8[i] = round(256 * log2(1 + i/256)), i = 0..255: every entry is 0..255, so a bytearray
+# (256 bytes of heap, not 514 as an array('H')).
+LOG2_Q8 = bytearray(256)
+for _i in range(256):
+    LOG2_Q8[_i] = (_log2_frac_q20(_ONE_Q30 + (_i << 22)) + 2048) >> 12
 
 
 def log2_q8(v):
@@ -100,25 +100,6 @@ def log2_q8(v):
     else:
         m = v << (8 - e)
     return (e << 8) + LOG2_Q8[m - 256]
-
-
-def exp2_q8(x):
-    # 2**(x/256) for 0 <= x < 256 * 22, rounded to an int; the inverse of log2_q8 (start-up use).
-    e = x >> 8
-    f = x & 255
-    # find the mantissa m in [256, 512) whose log2 fraction is nearest f
-    lo = 0
-    hi = 256
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        if LOG2_Q8[mid] < f:
-            lo = mid + 1
-        else:
-            hi = mid
-    m = 256 + lo
-    if e >= 8:
-        return m << (e - 8)
-    return (m + (1 << (7 - e))) >> (8 - e)
 
 
 def gamma_table(gamma10, out=None):

@@ -1,10 +1,15 @@
 # `threadbeat build`: the deployable bundle for a board -- firmware modules (.mpy compiled with
 # mpy-cross for the board's architecture, or .py with --source), main.py, board.json, config.json.
+# With romfs=True (`--romfs`) the .mpy files go into a ROMFS image, romfs.img, instead of the
+# bundle's firmware/ folder: a MicroPython (>= 1.25) built with MICROPY_VFS_ROM mounts it at /rom
+# and runs the bytecode in place from memory-mapped flash: bytecode, strings and bytes constants then
+# cost no heap (function objects, module dicts and qstr entries still do; docs/ARCHITECTURE.md).
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 
 from host_tools.errors import CommandError
 
@@ -37,24 +42,57 @@ def compile_module(src, dst, arch):
         raise CommandError("mpy-cross failed on %s: %s" % (os.path.basename(src), (r.stderr or r.stdout).strip().splitlines()[-1]))
 
 
-def build(profile_path, profile, out_dir, source=False, config=None):
+ROMFS_IMAGE = "romfs.img"
+
+
+def romfs_image(folder):
+    # A ROMFS image (mpremote's VfsRomWriter) holding folder/*.mpy under firmware/; returns bytes.
+    try:
+        from mpremote.romfs import VfsRomWriter
+    except ImportError:
+        raise CommandError("--romfs needs mpremote >= 1.25 (`pip install -U mpremote`)")
+    w = VfsRomWriter()
+    w.opendir("firmware")
+    for name in sorted(os.listdir(folder)):
+        if name.endswith(".mpy"):
+            with open(os.path.join(folder, name), "rb") as f:
+                w.mkfile(name, f.read())
+    w.closedir()
+    return w.finalise()
+
+
+def build(profile_path, profile, out_dir, source=False, config=None, romfs=False):
     # Write the bundle; returns a list of (relative path, bytes) for the summary.
     from firmware.config import defaults_from_profile
 
-    os.makedirs(os.path.join(out_dir, "firmware"), exist_ok=True)
+    if romfs and source:
+        raise CommandError("--romfs holds compiled .mpy files; it does not go with --source")
+    os.makedirs(out_dir, exist_ok=True)
     arch = ARCH.get(profile["chip"])
     files = []
-    for name in firmware_modules():
-        src = os.path.join(FIRMWARE, name)
-        if not source and arch is None and name.endswith("_viper.py"):
-            continue  # viper needs a native architecture; bytecode-only boards run the portable twin
-        if source:
-            rel = "firmware/" + name
-            shutil.copyfile(src, os.path.join(out_dir, rel))
-        else:
-            rel = "firmware/" + name[:-3] + ".mpy"
-            compile_module(src, os.path.join(out_dir, rel), arch)
-        files.append(rel)
+    tmp = tempfile.mkdtemp() if romfs else None
+    mod_dir = tmp if romfs else os.path.join(out_dir, "firmware")
+    os.makedirs(mod_dir, exist_ok=True)
+    try:
+        for name in firmware_modules():
+            src = os.path.join(FIRMWARE, name)
+            if not source and arch is None and name.endswith("_viper.py"):
+                continue  # viper needs a native architecture; bytecode-only boards run the portable twin
+            if source:
+                shutil.copyfile(src, os.path.join(mod_dir, name))
+                files.append("firmware/" + name)
+            else:
+                compile_module(src, os.path.join(mod_dir, name[:-3] + ".mpy"), arch)
+                files.append("firmware/" + name[:-3] + ".mpy")
+        if romfs:
+            # The modules live in the image only: a firmware/ folder on the board's filesystem
+            # would come first on sys.path ('' before /rom) and be loaded into the heap instead.
+            with open(os.path.join(out_dir, ROMFS_IMAGE), "wb") as f:
+                f.write(romfs_image(mod_dir))
+            files = [ROMFS_IMAGE]
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
     shutil.copyfile(os.path.join(FIRMWARE, "main.py"), os.path.join(out_dir, "main.py"))
     files.append("main.py")
     shutil.copyfile(profile_path, os.path.join(out_dir, "board.json"))

@@ -67,6 +67,10 @@ def cmd_replay(args):
     duration = len(samples) / profile["sample_rate"]
     if len(samples) < profile["fft_size"]:
         raise CommandError("%s: too short (%.3f s); the engine needs at least %d samples" % (audio, duration, profile["fft_size"]))
+    if getattr(args, "live", False):  # play it and light the panels in step (host_tools/pi_run.py)
+        from host_tools.pi_run import replay_live
+
+        return replay_live(args, profile, config, samples, audio)
     t0 = time.perf_counter()
     res = replay.run(samples, profile, config, engine=args.engine, render=not args.no_preview,
                      progress=sys.stderr.isatty() and not args.quiet)
@@ -100,12 +104,13 @@ def cmd_build(args):
     path = board_path(args.board)
     profile = resolve_board(path)
     config = read_config(args.config)
-    files = build.build(path, profile, args.out, source=args.source, config=config)
+    files = build.build(path, profile, args.out, source=args.source, config=config, romfs=args.romfs)
     total = sum(size for _, size in files)
     if not args.quiet:
         for rel, size in files:
             print("%7d  %s" % (size, rel))
-        kind = "sources" if args.source else "mpy for %s" % (build.ARCH.get(profile["chip"]) or "bytecode")
+        kind = "sources" if args.source else "mpy for %s%s" % (build.ARCH.get(profile["chip"]) or "bytecode",
+                                                             " in a ROMFS image" if args.romfs else "")
         print("%7d  total in %s (%s; firmware sources are %d bytes)" % (total, args.out, kind, build.source_size()))
 
 
@@ -146,6 +151,10 @@ from host_tools.flash import FLASH_COMMANDS  # noqa: E402  (flash a board, draw 
 
 COMMANDS.update({name: entry[:2] for name, entry in FLASH_COMMANDS.items()})
 
+from host_tools.pi_run import RUN_COMMANDS  # noqa: E402  (run the garment on a Raspberry Pi / Linux host)
+
+COMMANDS.update({name: entry[:2] for name, entry in RUN_COMMANDS.items()})
+
 
 def build_parser():
     ap = argparse.ArgumentParser(prog="threadbeat", description="audio-reactive garments: replay, tune and flash")
@@ -156,6 +165,8 @@ def build_parser():
             LINK_COMMANDS[name][2](sp)
         if name in FLASH_COMMANDS:
             FLASH_COMMANDS[name][2](sp)
+        if name in RUN_COMMANDS:
+            RUN_COMMANDS[name][2](sp)
         if name == "replay":
             sp.add_argument("audio", nargs="?", help="WAV/FLAC/OGG file (default: the bundled demo track)")
             sp.add_argument("--board", default=DEFAULT_BOARD, help="profile name in boards/ or a path (default %(default)s)")
@@ -166,11 +177,19 @@ def build_parser():
             sp.add_argument("--kicks", help="annotation JSON with true kick times, drawn on the timeline")
             sp.add_argument("--engine", choices=("fast", "frame"), default="fast",
                             help="fast: numpy front end (bit-identical); frame: the firmware's per-frame code")
+            sp.add_argument("--live", action="store_true",
+                            help="play the file through the speakers and light the panels in step (no files written)")
+            sp.add_argument("--sink", choices=("blinka", "none"), default="none",
+                            help="with --live: blinka = the profile's NeoPixels through Blinka (chip \"blinka\"), "
+                                 "none = sound only (default %(default)s)")
             sp.add_argument("-q", "--quiet", action="store_true")
         if name == "build":
             sp.add_argument("--board", default=DEFAULT_BOARD, help="profile name in boards/ or a path (default %(default)s)")
             sp.add_argument("--config", help="settings JSON to ship instead of the profile's defaults")
             sp.add_argument("--source", action="store_true", help="ship .py sources instead of compiled .mpy")
+            sp.add_argument("--romfs", action="store_true",
+                            help="put the compiled modules into romfs.img (for `mpremote romfs deploy`; needs a "
+                                 "MicroPython >= 1.25 built with MICROPY_VFS_ROM) instead of firmware/")
             sp.add_argument("--out", required=True, help="output folder")
             sp.add_argument("-q", "--quiet", action="store_true")
     return ap

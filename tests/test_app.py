@@ -60,7 +60,7 @@ def test_dead_microphone_breathes_and_reports_a_fault(hw, tmp_path):
 
 
 def test_corrupt_board_and_config_fall_back_with_faults(hw, tmp_path):
-    from firmware.app import SAFE_PROFILE, build
+    from firmware.app import build, safe_profile
 
     d = garment_dir(tmp_path, config="{ broken")
     with open(os.path.join(d, "board.json"), "w") as f:
@@ -68,8 +68,8 @@ def test_corrupt_board_and_config_fall_back_with_faults(hw, tmp_path):
     app = build(d)
     faults = " | ".join(app.faults)
     assert "safe default profile" in faults and "config.json: not valid JSON" in faults
-    assert app.engine.profile["name"] == SAFE_PROFILE["name"]
-    assert app.engine.output.cap == SAFE_PROFILE["power"]["max_brightness"]
+    assert app.engine.profile["name"] == safe_profile()["name"]
+    assert app.engine.output.cap == safe_profile()["power"]["max_brightness"]
 
 
 def test_missing_board_file_falls_back(hw, tmp_path):

@@ -2,12 +2,16 @@
 # the ESP32 (xtensawin) and the ESP32-C3 (rv32imc), and the bundle holds what the board needs.
 import os
 import subprocess
+import sys
 
+import numpy as np
 import pytest
 
-from conftest import ROOT
+from conftest import FIXTURES, ROOT
 from host_tools import build
+from host_tools.audio import load
 from host_tools.cli import main as cli
+from mpunix import requires_unix32, run_unix32
 
 MODULES = build.firmware_modules()
 
@@ -43,3 +47,66 @@ def test_build_of_a_broken_profile_fails_clearly(tmp_path, capsys):
     bad.write_text('{"chip": "desk", "source": {"type": "pcm_file", "path": "a.pcm"}, "panels": []}')
     assert cli(["build", "--board", str(bad), "--out", str(tmp_path / "x")]) == 1
     assert "panels" in capsys.readouterr().err
+
+
+def test_romfs_bundle_holds_every_compiled_module_in_the_image(tmp_path):
+    plain = tmp_path / "plain"
+    rom = tmp_path / "rom"
+    assert cli(["build", "--board", "esp32s3-dress", "--out", str(plain), "-q"]) == 0
+    assert cli(["build", "--board", "esp32s3-dress", "--romfs", "--out", str(rom), "-q"]) == 0
+    assert sorted(os.listdir(rom)) == ["board.json", "config.json", "main.py", build.ROMFS_IMAGE]  # no firmware/
+    assert (rom / "board.json").read_bytes() == (plain / "board.json").read_bytes()
+    mpys = sorted(os.listdir(plain / "firmware"))
+    assert len(mpys) == len(MODULES)
+    for img in ((rom / build.ROMFS_IMAGE).read_bytes(), build.romfs_image(str(plain / "firmware"))):
+        assert img[:3] == b"\xd2\xcd\x31"  # the ROMFS header
+        assert b"firmware" in img
+        for name in mpys:
+            assert name.encode() in img, name
+    img = build.romfs_image(str(plain / "firmware"))
+    for name in mpys:  # stored verbatim (a file record)
+        assert (plain / "firmware" / name).read_bytes() in img, name
+
+
+def test_romfs_does_not_go_with_source(tmp_path, capsys):
+    assert cli(["build", "--board", "desk", "--source", "--romfs", "--out", str(tmp_path / "x")]) == 1
+    assert "--romfs" in capsys.readouterr().err
+
+
+ROMFS_RUN = """
+import sys, vfs
+f = open(%r, "rb")
+img = f.read()
+f.close()
+vfs.mount(vfs.VfsRom(img), "/rom")
+sys.path.insert(0, "/rom")
+import firmware.app
+assert firmware.app.__file__.startswith("/rom/firmware/"), firmware.app.__file__
+firmware.app.run()
+print("ran from", firmware.app.__file__)
+"""
+
+
+@requires_unix32
+def test_romfs_image_runs_the_desk_engine_bit_identically(tmp_path):
+    # The image's modules imported from a VfsRom on the 32-bit unix port (bytecode in place, as on
+    # an ESP32 with a ROMFS partition) give the same events.json and frames.bin as CPython.
+    if "VfsRom" not in run_unix32("import vfs; print(dir(vfs))"):
+        pytest.skip("this MicroPython build has no vfs.VfsRom (MICROPY_VFS_ROM)")
+    src = tmp_path / "src"
+    rom = tmp_path / "rom"
+    assert cli(["build", "--board", "desk", "--source", "--out", str(src), "-q"]) == 0
+    assert cli(["build", "--board", "desk", "--romfs", "--out", str(rom), "-q"]) == 0
+    x, _ = load(os.path.join(FIXTURES, "mix_garment.flac"), 16000)
+    pcm = np.tile(x, 2)[: 3 * 16000].astype("<i2").tobytes()
+    (src / "audio.pcm").write_bytes(pcm)
+    (rom / "audio.pcm").write_bytes(pcm)
+    r = subprocess.run([sys.executable, "main.py"], cwd=src, capture_output=True, text=True, timeout=120,
+                       env=dict(os.environ, PYTHONPATH=str(src)))
+    assert r.returncode == 0, r.stderr
+    out = run_unix32(ROMFS_RUN % str(rom / build.ROMFS_IMAGE), root=str(rom), timeout=120)
+    assert "ran from /rom/firmware/app.mpy" in out
+    assert not (rom / "firmware").exists()
+    assert (rom / "events.json").read_bytes() == (src / "events.json").read_bytes()
+    assert (rom / "frames.bin").read_bytes() == (src / "frames.bin").read_bytes()
+    assert b'"beats": []' not in (src / "events.json").read_bytes()  # beats fired: the comparison means something
