@@ -74,16 +74,25 @@ def plan_bundle(bundle, board_files, reset_config=False):
     return actions
 
 
-def plan(profile_path, profile, board_files, reset_config=False, config=None, source=False, bundle_dir=None):
+def plan(profile_path, profile, board_files, reset_config=False, config=None, source=False, bundle_dir=None,
+         romfs=False):
     # Build the bundle (into bundle_dir, or a temporary folder that is removed) and plan against it.
+    # With romfs, the image is one "romfs" action (its partition's contents unknown here: "changed").
     from host_tools import build
 
+    def planned(folder):
+        bundle = bundle_index(folder, build.build(profile_path, profile, folder, source=source, config=config,
+                                                  romfs=romfs))
+        image = bundle.pop(build.ROMFS_IMAGE, None)
+        actions = plan_bundle(bundle, board_files, reset_config)
+        if image is not None:
+            actions.insert(0, Action("romfs", build.ROMFS_IMAGE, image[0], "changed"))
+        return actions
+
     if bundle_dir is not None:
-        files = build.build(profile_path, profile, bundle_dir, source=source, config=config)
-        return plan_bundle(bundle_index(bundle_dir, files), board_files, reset_config)
+        return planned(bundle_dir)
     with tempfile.TemporaryDirectory(prefix="threadbeat-flash-") as tmp:
-        files = build.build(profile_path, profile, tmp, source=source, config=config)
-        return plan_bundle(bundle_index(tmp, files), board_files, reset_config)
+        return planned(tmp)
 
 
 def transfers(actions):
@@ -94,9 +103,9 @@ def transfers(actions):
 def format_plan(actions, port=None):
     lines = []
     for a in actions:
-        size = "%7d" % a.size if a.action in ("copy", "write") else "       "
+        size = "%7d" % a.size if a.action in ("copy", "write", "romfs") else "       "
         lines.append("%-6s %s  %-28s %s" % (a.action, size, a.path, a.reason))
-    moved = transfers(actions)
+    moved = transfers(actions) + [a for a in actions if a.action == "romfs" and a.reason != "unchanged"]
     total = sum(a.size for a in moved)
     removed = sum(1 for a in actions if a.action == "remove")
     where = "to %s" % port if port else "(dry run, board contents unknown: every file counts as new)"
@@ -251,6 +260,52 @@ def check_space(info, actions):
                            "delete files (mpremote fs ls / fs rm) or erase the board" % (free, need))
 
 
+def romfs_script(length):
+    # Prints "TBI! romfs <partitions> <partition bytes> <sha256 of its first `length` bytes or ->":
+    # partitions -1 when this MicroPython has no vfs.rom_ioctl (built without MICROPY_VFS_ROM).
+    return "\n".join([
+        "import vfs, hashlib, binascii",
+        "try:",
+        " _n=vfs.rom_ioctl(1)",
+        "except Exception:",
+        " _n=-1",
+        "_z=0",
+        "_h='-'",
+        "if _n>0:",
+        " _m=memoryview(vfs.rom_ioctl(2,0))",
+        " _z=len(_m)",
+        " if _z>=%d: _h=binascii.hexlify(hashlib.sha256(_m[:%d]).digest()).decode()" % (length, length),
+        "print('%s! romfs', _n, _z, _h)" % INFO,
+    ])
+
+
+def parse_romfs(text):
+    # (partitions, partition bytes, sha256 or None) from romfs_script's output.
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 5 and parts[:2] == [INFO + "!", "romfs"]:
+            try:
+                return int(parts[2]), int(parts[3]), None if parts[4] == "-" else parts[4].lower()
+            except ValueError:
+                break
+    raise CommandError("the board's answer about ROMFS could not be read")
+
+
+def check_romfs(probe, image_size):
+    # Raise a CommandError saying what to do when the image cannot go into the board's ROMFS partition.
+    count, size, _ = probe
+    if count < 0:
+        raise CommandError("this MicroPython has no ROMFS (official ESP32 builds up to v1.27 leave MICROPY_VFS_ROM "
+                           "off): flash without --romfs, or install a MicroPython built with MICROPY_VFS_ROM and a "
+                           "romfs partition (ports/esp32/partitions-4MiB-romfs.csv)")
+    if count == 0:
+        raise CommandError("this MicroPython supports ROMFS but the board has no romfs partition: flash without "
+                           "--romfs, or install a build whose partition table has one")
+    if image_size > size:
+        raise CommandError("romfs.img is %d bytes but the board's ROMFS partition holds %d: flash without --romfs"
+                           % (image_size, size))
+
+
 def version_script():
     # Import the app on the board as main.py will: proves the copied modules load there.
     return "import sys\nif '/' not in sys.path: sys.path.insert(0, '/')\nfrom firmware.app import VERSION\nprint('%s', VERSION)" % INFO
@@ -278,20 +333,25 @@ def hash_command(exe, port, script=None):
     return [exe, "connect", port, "exec", script or hash_script("/")]
 
 
-def copy_command(exe, port, bundle_dir, actions):
-    # One mpremote run that makes /firmware, copies what changed and removes stale files;
-    # None when there is nothing to do. mpremote chains commands with "+".
+def copy_command(exe, port, bundle_dir, actions, drop_firmware_dir=False):
+    # One mpremote run that makes /firmware (when files go into it), copies what changed and removes
+    # stale files; None when there is nothing to do. mpremote chains commands with "+".
+    # drop_firmware_dir (ROMFS bundles): remove the then empty /firmware folder too, since a folder of
+    # that name on the filesystem ('' comes first on sys.path) would shadow /rom/firmware.
     moved = transfers(actions)
     removed = [a for a in actions if a.action == "remove"]
-    if not moved and not removed:
+    if not moved and not removed and not drop_firmware_dir:
         return None
-    cmd = [exe, "connect", port,
-           "exec", "import os\ntry: os.mkdir('/firmware')\nexcept OSError: pass"]
+    cmd = [exe, "connect", port]
+    if any(a.path.startswith("firmware/") for a in moved):
+        cmd += ["exec", "import os\ntry: os.mkdir('/firmware')\nexcept OSError: pass", "+"]
     for a in moved:
-        cmd += ["+", "fs", "cp", os.path.join(bundle_dir, *a.path.split("/")), ":" + a.path]
+        cmd += ["fs", "cp", os.path.join(bundle_dir, *a.path.split("/")), ":" + a.path, "+"]
     for a in removed:
-        cmd += ["+", "fs", "rm", ":" + a.path]
-    return cmd
+        cmd += ["fs", "rm", ":" + a.path, "+"]
+    if drop_firmware_dir:
+        cmd += ["exec", "import os\ntry: os.rmdir('/firmware')\nexcept OSError: pass", "+"]
+    return cmd[:-1]
 
 
 def mpremote_error(port, text):
@@ -384,7 +444,7 @@ def verify(exe, port, bundle, actions, timeout=MPREMOTE_TIMEOUT):
 
 
 def deploy(exe, port, path, profile, reset_config=False, config=None, source=False, timeout=MPREMOTE_TIMEOUT,
-           out=print):
+           out=print, romfs=False):
     # Everything `threadbeat flash` does up to the reset: survey, check, plan, copy, verify, import.
     # Returns (actions, board info, firmware VERSION the board imports).
     board_files, info = survey(exe, port, timeout)
@@ -394,16 +454,37 @@ def deploy(exe, port, path, profile, reset_config=False, config=None, source=Fal
     with tempfile.TemporaryDirectory(prefix="threadbeat-flash-") as tmp:
         from host_tools import build
 
-        files = build.build(path, profile, tmp, source=source, config=config)
+        files = build.build(path, profile, tmp, source=source, config=config, romfs=romfs)
         bundle = bundle_index(tmp, files)
-        check_board(info, tmp, list(bundle))
+        image = bundle.pop(build.ROMFS_IMAGE, None)
+        if image is None:
+            check_board(info, tmp, list(bundle))
+        else:  # the .mpy files are inside the image: check the board's architecture against the build's
+            check_board(info)
+            probe = parse_romfs(run_mpremote([exe, "connect", port, "exec", romfs_script(image[0])], port, timeout))
+            check_romfs(probe, image[0])
+            barch = board_mpy(info["mpy"])[2] if info.get("mpy") else None
+            want = build.ARCH.get(profile["chip"])
+            if want is not None and barch != want:
+                raise CommandError("romfs.img holds native code for %s but the board runs %s (native code: %s): "
+                                   "wrong --board for this chip" % (want, info.get("machine", "?"), barch or "none"))
         actions = plan_bundle(bundle, board_files, reset_config)
+        if image is not None:
+            actions.insert(0, Action("romfs", build.ROMFS_IMAGE, image[0],
+                                     "unchanged" if probe[2] == image[1] else "changed"))
         out(format_plan(actions, port))
         check_space(info, actions)
-        cmd = copy_command(exe, port, tmp, actions)
+        cmd = copy_command(exe, port, tmp, actions, drop_firmware_dir=image is not None)
         if cmd:
             run_mpremote(cmd, port, timeout)
             verify(exe, port, bundle, actions, timeout)
+        if image is not None and actions[0].reason == "changed":
+            # mpremote's own writer (erase, write in chunks, finish); the board mounts the image at /rom
+            run_mpremote([exe, "connect", port, "romfs", "deploy", os.path.join(tmp, build.ROMFS_IMAGE)], port, timeout)
+            probe = parse_romfs(run_mpremote([exe, "connect", port, "exec", romfs_script(image[0])], port, timeout))
+            if probe[2] != image[1]:
+                raise CommandError("after `mpremote romfs deploy` the board's ROMFS partition differs from romfs.img "
+                                   "(a write did not take); flash again")
     version = parse_version(run_mpremote([exe, "connect", port, "exec", version_script()], port, timeout))
     if version != firmware_version():
         raise CommandError("the board imports firmware %s, expected %s (stale files on the board?)"
@@ -426,7 +507,8 @@ def cmd_flash(args):
             from host_tools import esp_install
 
             esp_install.print_plan(args, profile)
-        actions = plan(path, profile, {}, reset_config=args.reset_config, config=config, source=args.source)
+        actions = plan(path, profile, {}, reset_config=args.reset_config, config=config, source=args.source,
+                       romfs=args.romfs)
         print("%s (%s)" % (profile["name"], profile["chip"]))
         print(format_plan(actions))
         return
@@ -444,8 +526,9 @@ def cmd_flash(args):
         esp_install.install_if_needed(args, profile, port, exe)
     probe_port(port)
     t0 = time.monotonic()
-    actions, info, version = deploy(exe, port, path, profile, args.reset_config, config, args.source, args.timeout)
-    moved = transfers(actions)
+    actions, info, version = deploy(exe, port, path, profile, args.reset_config, config, args.source, args.timeout,
+                                    romfs=args.romfs)
+    moved = transfers(actions) + [a for a in actions if a.action == "romfs" and a.reason != "unchanged"]
     print("copied %d files (%d bytes) in %.1f s; the board imports firmware %s"
           % (len(moved), sum(a.size for a in moved), time.monotonic() - t0, version))
     if args.no_reset:
@@ -461,6 +544,9 @@ def _args_flash(sp):
     sp.add_argument("--config", help="settings JSON to write as config.json (when absent, or with --reset-config)")
     sp.add_argument("--reset-config", action="store_true", help="overwrite board.json and config.json on the board")
     sp.add_argument("--source", action="store_true", help="ship .py sources instead of compiled .mpy")
+    sp.add_argument("--romfs", action="store_true",
+                    help="put the compiled modules into the board's ROMFS partition (run in place from flash: far "
+                         "less heap; needs a MicroPython built with MICROPY_VFS_ROM)")
     sp.add_argument("--dry-run", action="store_true", help="print what would be copied, without a board")
     sp.add_argument("--no-reset", action="store_true", help="copy and check only; do not reset the board or wait for hello")
     sp.add_argument("--timeout", type=float, default=MPREMOTE_TIMEOUT,

@@ -31,7 +31,7 @@ SCRIPT = os.path.join(HERE, "mpvm", "repl.mjs")
 
 class VmBoard:
     def __init__(self, root: str | None = None, quota: int | None = None, run_main: bool = False, heap: int | None = None,
-                 raw_paste: bool = True):
+                 raw_paste: bool = True, romfs: int | None = None):
         from mpvm import ensure_installed
 
         ensure_installed()
@@ -44,6 +44,8 @@ class VmBoard:
             cmd += ["--heap", str(int(heap))]
         if run_main:
             cmd.append("--run-main")
+        if romfs:
+            cmd += ["--romfs", str(int(romfs))]
         if not raw_paste:
             cmd.append("--no-raw-paste")
         self.master, self.slave = os.openpty()

@@ -547,3 +547,71 @@ def test_micropython_install_then_waits_for_the_board(tmp_path, monkeypatch):
     monkeypatch.setattr(esp_install, "board_micropython", lambda exe, port, timeout=10.0: None)
     with pytest.raises(CommandError, match="MicroPython was written, but nothing answers on p"):
         esp_install.install_if_needed(install_args(fw), {"chip": "esp32"}, "p", "m", run=FakeEsptool())
+
+
+# --- ROMFS: the modules in the board's ROMFS partition (flash --romfs) ----------------------------
+
+def test_romfs_probe_is_parsed_and_checked():
+    assert flash.parse_romfs("noise\nTBI! romfs 1 131072 " + "Ab" * 32 + "\n") == (1, 131072, "ab" * 32)
+    assert flash.parse_romfs("TBI! romfs -1 0 -") == (-1, 0, None)
+    with pytest.raises(CommandError):
+        flash.parse_romfs("Traceback ...")
+    with pytest.raises(CommandError, match="MICROPY_VFS_ROM"):
+        flash.check_romfs((-1, 0, None), 1000)
+    with pytest.raises(CommandError, match="no romfs partition"):
+        flash.check_romfs((0, 0, None), 1000)
+    with pytest.raises(CommandError, match="holds 4096"):
+        flash.check_romfs((1, 4096, None), 5000)
+    flash.check_romfs((1, 4096, None), 4096)
+
+
+def test_dry_run_with_romfs_plans_the_image(capsys):
+    assert cli(["flash", "--board", "esp32s3-dress", "--dry-run", "--romfs"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^romfs +\d+ +romfs\.img", out, re.M)
+    assert "firmware/" not in out  # the modules are inside the image
+
+
+@requires_vm
+def test_flash_romfs_onto_a_stock_micropython_is_refused(vm_board, capsys):
+    before = vm_board.files()
+    assert flash_vm(vm_board.port, "--romfs") == 1  # flash_vm ships --source: sources are not for ROMFS
+    assert "does not go with --source" in capsys.readouterr().err
+    rc = cli(["flash", "--board", "esp32-jacket", "--port", vm_board.port, "--romfs", "--no-reset"])
+    err = capsys.readouterr().err
+    assert rc == 1 and "no ROMFS" in err and "flash without --romfs" in err
+    assert vm_board.files() == before  # nothing copied
+
+
+@requires_vm
+def test_flash_romfs_runs_the_firmware_from_the_partition(tmp_path, monkeypatch, capsys):
+    # The VM REPL with a ROMFS partition stand-in (tests/mpvm/board/vfs_rom.py): mpremote's own
+    # `romfs deploy` writes it and the board imports the firmware from /rom.
+    from mpvm_repl import VmBoard
+
+    from host_tools import build
+
+    with VmBoard(romfs=128 * 1024) as board:
+        assert flash_vm(board.port) == 0  # an earlier flash left firmware/*.py on the filesystem
+        capsys.readouterr()
+        rc = cli(["flash", "--board", "esp32-jacket", "--port", board.port, "--romfs", "--no-reset"])
+        assert rc == 1 and "native code for xtensawin" in capsys.readouterr().err  # the VM is no ESP32
+        monkeypatch.setitem(build.ARCH, "esp32", None)  # bytecode .mpy, which the VM loads
+        assert cli(["flash", "--board", "esp32-jacket", "--port", board.port, "--romfs", "--no-reset"]) == 0
+        out = capsys.readouterr().out
+        assert re.search(r"^romfs +\d+ +romfs\.img +changed", out, re.M)
+        assert re.search(r"^remove +firmware/app\.py", out, re.M)
+        assert "the board imports firmware " + flash.firmware_version() in out
+        files = board.files()
+        assert not [p for p in files if p.startswith("firmware/")]
+        assert "rom/firmware/app.mpy" in files and "rom/firmware/engine.mpy" in files
+        r = mpremote(board.port, "exec", "import os; print('firmware' in os.listdir('/'))")
+        assert r.stdout == "False\n"  # no empty folder left to shadow /rom/firmware
+        # again: the partition already holds this image
+        assert cli(["flash", "--board", "esp32-jacket", "--port", board.port, "--romfs", "--no-reset"]) == 0
+        out = capsys.readouterr().out
+        assert re.search(r"^romfs +\d+ +romfs\.img +unchanged", out, re.M) and "copied 0 files" in out
+    with VmBoard(romfs=4096) as board:
+        assert cli(["flash", "--board", "esp32-jacket", "--port", board.port, "--romfs", "--no-reset"]) == 1
+        assert "partition holds 4096" in capsys.readouterr().err
+        assert "main.py" not in board.files()

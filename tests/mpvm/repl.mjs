@@ -3,11 +3,14 @@
 // talk to it as to a board on a serial port.
 //
 // usage: node tests/mpvm/repl.mjs [--root DIR] [--quota BYTES] [--heap BYTES] [--no-raw-paste] [--run-main]
+//                                 [--romfs BYTES]
 //   --root DIR     host files copied into the VM's filesystem at / before start (a board's flash contents)
 //   --quota BYTES  the filesystem holds at most this many bytes of files: a write past it fails with
 //                  ENOSPC (OSError 28, as a full flash does) and os.statvfs('/') reports the quota
 //   --heap BYTES   initial GC heap (default 256 kB; the port grows it on demand)
 //   --no-raw-paste refuse raw-paste mode (a board built without it)
+//   --romfs BYTES  a ROMFS partition of this size: vfs.rom_ioctl as on a board built with MICROPY_VFS_ROM
+//                  (tests/mpvm/board/vfs_rom.py, installed at every boot; mpremote romfs deploy works)
 //   --run-main     after a soft reset in the friendly REPL, run /main.py (a board does; off by default
 //                  because a main.py that loops forever can never be interrupted here, see below)
 //
@@ -50,6 +53,7 @@ try {
       heap: { type: "string", default: String(256 * 1024) },
       "run-main": { type: "boolean", default: false },
       "no-raw-paste": { type: "boolean", default: false },
+      romfs: { type: "string" },
     },
   }).values;
 } catch (e) {
@@ -58,6 +62,11 @@ try {
 const quota = args.quota === undefined ? 0 : Number(args.quota);
 if (!Number.isInteger(quota) || quota < 0) fail(`bad --quota ${args.quota}`);
 const noPaste = args["no-raw-paste"];
+const romfs = args.romfs === undefined ? 0 : Number(args.romfs);
+if (!Number.isInteger(romfs) || romfs < 0) fail(`bad --romfs ${args.romfs}`);
+const ROMFS_STUB = romfs
+  ? fs.readFileSync(new URL("./board/vfs_rom.py", import.meta.url), "utf8") + `\n_tb_install(${romfs})\ndel _tb_install\n`
+  : "";
 const heap = Number(args.heap);
 if (!Number.isInteger(heap) || heap < 16384) fail(`bad --heap ${args.heap}`);
 
@@ -205,6 +214,7 @@ async function boot(previous) {
     if (data === null) mp.FS.mkdirTree(p);
     else mp.FS.writeFile(p, data);
   }
+  if (romfs) mp.runPython(ROMFS_STUB);
   return mp;
 }
 
