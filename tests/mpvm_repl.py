@@ -170,9 +170,10 @@ def main(argv=None):
     ap.add_argument("--root", help="host folder copied onto the VM's filesystem at start")
     ap.add_argument("--quota", type=int, help="filesystem size in bytes (writes past it fail with ENOSPC)")
     ap.add_argument("--run-main", action="store_true", help="run main.py after a soft reset in the friendly REPL")
+    ap.add_argument("--romfs", type=int, help="a ROMFS partition of this many bytes (vfs.rom_ioctl stand-in)")
     a = ap.parse_args(argv)
     sys.path.insert(0, HERE)
-    with VmBoard(a.root, a.quota, a.run_main) as board:
+    with VmBoard(a.root, a.quota, a.run_main, romfs=a.romfs) as board:
         print(board.port, flush=True)
         try:
             while board.proc.poll() is None:
