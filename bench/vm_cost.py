@@ -1,6 +1,6 @@
 # The firmware's cost on real MicroPython: per-hop time by stage, heap after start-up, bytes allocated per hop,
 # and an ESP32 estimate scaled by MicroPython's own FFT benchmark; figures go to README.md (section "vm").
-# Usage: python bench/vm_cost.py [--no-readme] [--hops N]
+# Usage: python bench/vm_cost.py [--no-readme] [--hops N] [--heap-only]
 #
 # Runs bench/vm_cost_script.py inside desk bundles (firmware sources + board.json + audio.pcm) of the
 # default jacket (boards/esp32-jacket.json, 150 px) and the dress (boards/esp32s3-dress.json, 300 px),
@@ -176,6 +176,24 @@ if ROM:
     f = None
     vfs.mount(vfs.VfsRom(img), "/rom")
     sys.path.insert(0, "/rom")
+PREGROW = %r
+if PREGROW:
+    # Grow MicroPython's qstr table first (interning junk names until it allocates a pool of over
+    # 1,000 entries): otherwise the module whose names overflow a pool is charged the whole new pool
+    # (pools double: ~4 KB at ~600 names), and the per-module figures jump between modules.
+    class X:
+        pass
+    x = X()
+    gc.collect()
+    last = gc.mem_alloc()
+    i = 0
+    while True:
+        hasattr(x, "qz%%d" %% i)
+        i += 1
+        a = gc.mem_alloc()
+        if a - last > 3000 and i > 1000:
+            break
+        last = a
 gc.collect()
 base = gc.mem_alloc()
 per = []
@@ -250,8 +268,14 @@ def device_heap(roots):
         r = json.loads(run_unix32(DEVICE_SCRIPT % (rom, DEVICE_GROUPS), root=root, timeout=300).strip().splitlines()[-1])
         if (rom is not None) != r["where"].startswith("/rom/"):
             raise SystemExit("device heap (%s): the modules came from %s" % (kind, r["where"]))
-        m = json.loads(run_unix32(DEVICE_MODULES % (rom, import_order(r["modules"])), root=root, timeout=300).strip().splitlines()[-1])
+        order = import_order(r["modules"])
+        m = json.loads(run_unix32(DEVICE_MODULES % (rom, False, order), root=root, timeout=300).strip().splitlines()[-1])
         r.update(m)
+        # per module with the qstr table grown beforehand (see DEVICE_MODULES); what the modules
+        # cost together beyond these is the qstr table's growth
+        r["per_module"] = json.loads(run_unix32(DEVICE_MODULES % (rom, True, order), root=root,
+                                                timeout=300).strip().splitlines()[-1])["per_module"]
+        r["qstr_table_bytes"] = r["modules_bytes"] - sum(b for _, b in r["per_module"])
         if rom is not None:
             r["image_bytes"] = os.path.getsize(rom)
         res[kind] = r
@@ -448,7 +472,9 @@ def device_lines(dev):
         top = sorted(rom["per_module"], key=lambda x: -x[1])[:4]
         fs_mod = dict(fs["per_module"])
         out.append("Largest modules (filesystem / ROMFS, KB): " + ", ".join(
-            "%s %s / %s" % (m.split(".")[-1], kb(fs_mod.get(m, 0)), kb(b)) for m, b in top) + ".")
+            "%s %s / %s" % (m.split(".")[-1], kb(fs_mod.get(m, 0)), kb(b)) for m, b in top) +
+            "; the growth of the qstr table their names need: %s / %s." % (kb(fs["qstr_table_bytes"]),
+                                                                          kb(rom["qstr_table_bytes"])))
     out.append("The App's objects (KB): " + ", ".join("%s %s" % (n, kb(b)) for n, b in fs["groups"]) + ".")
     return out
 
@@ -457,7 +483,17 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--no-readme", action="store_true")
     ap.add_argument("--hops", type=int, default=800, help="hops timed per run (after %d warm-up hops)" % TIME_WARM)
+    ap.add_argument("--heap-only", action="store_true",
+                    help="only the dress's heap as on the board (unix port, seconds); prints it, leaves the README")
     args = ap.parse_args()
+    if args.heap_only:
+        if not unix32_path():
+            raise SystemExit("--heap-only needs the 32-bit unix port (set THREADBEAT_MPY_UNIX32)")
+        with tempfile.TemporaryDirectory() as tmp:
+            dev = device_heap(device_bundles(tmp))
+        print(json.dumps(dev, indent=1))
+        print("\n".join(device_lines(dev)))
+        return
     res = {"date": datetime.date.today().isoformat(), "time_hops": args.hops}
     need = max(TIME_WARM + 2 * args.hops, ALLOC_WARM + ALLOC_HOPS) + 8
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,25 +1,34 @@
-# The one parameter schema: every tunable number of the engine, with its range, unit and help.
-# It serves the garment's validation, the host's `tune`/`set` commands and replay alike.
+# The one parameter schema: every tunable number of the engine, with its range and unit (help:
+# firmware/params_help.py). It serves the garment's validation, the host's `tune`/`set` commands
+# and replay alike. A new parameter: its 5-tuple here, its help text there.
+import sys
 from array import array
 
-# (name, default, min, max, unit, help) -- all integers, so the per-frame path stays integer
+# (name, default, min, max, unit) -- all integers, so the per-frame path stays integer. The help
+# texts are in firmware/params_help.py: on the desk SCHEMA entries get them as a sixth field
+# (name, default, min, max, unit, help); the garment carries none (its heap, issue 3).
 SCHEMA = (
-    ("brightness", 160, 0, 255, "", "global brightness; the board's max_brightness caps it"),
-    ("gamma", 22, 10, 30, "x0.1", "LED gamma correction (22 = 2.2)"),
-    ("bass_lo", 40, 20, 200, "Hz", "lower edge of the bass band"),
-    ("bass_hi", 160, 60, 400, "Hz", "upper edge of the bass band"),
-    ("gate", 6, 0, 30, "dB", "how far a band must rise above its noise floor to light"),
-    ("floor_rise", 3, 1, 30, "dB/s", "how fast the noise floor climbs onto a steady sound (hum, hiss)"),
-    ("agc_hold", 600, 0, 5000, "ms", "how long the gain holds after a peak before it recovers"),
-    ("agc_release", 20, 1, 60, "dB/s", "how fast the gain recovers after the hold"),
-    ("agc_range", 18, 6, 48, "dB", "how far under the recent peak a band fades to dark; quiet passages stay dim"),
-    ("rise", 200, 1, 256, "/256", "attack of the smoothed features, per hop"),
-    ("decay", 40, 1, 256, "/256", "release of the smoothed features, per hop"),
-    ("sensitivity", 50, 0, 100, "%", "beat sensitivity: higher fires on softer kicks"),
-    ("refractory", 120, 40, 1000, "ms", "shortest time between two beats"),
-    ("voice_guard", 15, 0, 40, "dB", "dim while the bass sits this far under the mids, as in speech (0 = off)"),
-    ("speed", 64, 0, 255, "", "animation speed of sweeps, ripples and sparkles"),
+    ("brightness", 160, 0, 255, ""),
+    ("gamma", 22, 10, 30, "x0.1"),
+    ("bass_lo", 40, 20, 200, "Hz"),
+    ("bass_hi", 160, 60, 400, "Hz"),
+    ("gate", 6, 0, 30, "dB"),
+    ("floor_rise", 3, 1, 30, "dB/s"),
+    ("agc_hold", 600, 0, 5000, "ms"),
+    ("agc_release", 20, 1, 60, "dB/s"),
+    ("agc_range", 18, 6, 48, "dB"),
+    ("rise", 200, 1, 256, "/256"),
+    ("decay", 40, 1, 256, "/256"),
+    ("sensitivity", 50, 0, 100, "%"),
+    ("refractory", 120, 40, 1000, "ms"),
+    ("voice_guard", 15, 0, 40, "dB"),
+    ("speed", 64, 0, 255, ""),
 )
+
+if sys.implementation.name != "micropython":  # the desk: `threadbeat params`, tune
+    from firmware.params_help import HELP
+
+    SCHEMA = tuple(p if len(p) > 5 else p + (HELP.get(p[0], ""),) for p in SCHEMA)
 
 NAMES = tuple(p[0] for p in SCHEMA)
 

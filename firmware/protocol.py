@@ -1,25 +1,28 @@
 # The live-tuning protocol (docs/PROTOCOL.md): one JSON request line in, one JSON reply line out,
 # against the running Engine; also the telemetry lines and the identify blink. Never raises.
+# Resident on the garment: parsing, dispatch, the tuning loop's get/set/telemetry, telemetry lines
+# and the identify overlay. The other commands (hello, panel, palette, preset, save, reset,
+# identify, status) are in firmware/protocol_extra.py, imported for one request and released
+# afterwards (issue 3).
 import json
 
-from firmware.config import defaults_from_profile
-from firmware.mapper import MODES, mode_index
-from firmware.palettes import BUILTIN
-from firmware.params import NAMES, SCHEMA, index
-from firmware.store import MAX_PRESETS, valid_name
+from firmware.compat import const
+from firmware.params import NAMES, index
+from firmware.store import release
 
 PROTOCOL_VERSION = 1
 MAX_LINE = 512  # bytes of one request line, without its newline (firmware/link_usb.py enforces it)
 MAX_RATE_HZ = 50
 MAX_USER_PALETTES = 8  # each costs a 768-byte table once used
 MAX_IDENTIFY_MS = 60000
-_BLINK_MS = 250  # identify: the panel is white this long, then dark this long
-_ID_CHARS = 64  # longer string ids are answered with "id": null
+_BLINK_MS = const(250)  # identify: the panel is white this long, then dark this long
+_ID_CHARS = const(64)  # longer string ids are answered with "id": null
 _ID_LIMIT = 2147483647  # integer ids beyond +-(2**31 - 1) likewise
-_SHOW = 32  # characters of a client's string quoted back in an error
+_SHOW = const(32)  # characters of a client's string quoted back in an error
 _INTERNAL = '{"id": null, "ok": false, "error": "internal error"}'
-COMMANDS = ("hello", "get", "set", "panel", "palette", "preset", "save", "reset", "telemetry", "identify",
-            "status")
+_COMMANDS = "hello, get, set, panel, palette, preset, save, reset, telemetry, identify, status"
+_EXTRA = ("hello", "panel", "palette", "preset", "save", "reset", "identify", "status")  # protocol_extra.py
+_EXTRA_MODULE = "firmware.protocol_extra"
 
 
 class RequestError(Exception):
@@ -139,11 +142,19 @@ def _text(req, key, what, required=True):
     return v
 
 
-def _param_defaults():
-    d = {}
-    for p in SCHEMA:
-        d[p[0]] = p[1]
-    return d
+def _extra():
+    # firmware/protocol_extra.py for one call; release it with _release() (a MemoryError while
+    # importing reaches Control._handle and becomes an "out of memory" reply).
+    from firmware import protocol_extra
+
+    return protocol_extra
+
+
+def _release():
+    # Forget protocol_extra and the store_io it imports (firmware/store.py's release: MicroPython
+    # only), so the next collection frees their bytecode.
+    release(_EXTRA_MODULE, "protocol_extra")
+    release("firmware.store_io", "store_io")
 
 
 class Control:
@@ -159,11 +170,8 @@ class Control:
         self.rate_hz = 10
         self._next_ms = 0
         self._beats = 0  # beat_count at the last telemetry line
-        nb = len(engine.features.bands)
-        self._tfmt = ('{"t": %d, "level": %d, "bass": %d, "mid": %d, "treble": %d, "bands": [' +
-                      ", ".join(["%d"] * nb) + '], "beat": %d, "onset": %d, "fps": %d, "frame_us": %d, '
-                      '"heap": %d, "ma": %d, "faults": %s}')
-        self._tvals = list((0,) * (11 + nb) + ("[]",))  # ints, then the faults' JSON
+        self._tfmt = ""  # the telemetry line's format and values: made for the first line
+        self._tvals = []
         self._faults = []
         self._faults_json = "[]"
         self.fps = 0  # frames per second over the last second (tick)
@@ -174,10 +182,6 @@ class Control:
         self.identify_until_ms = 0
         self.requests = 0
         self.errors = 0
-        self._cmds = {"hello": self.cmd_hello, "get": self.cmd_get, "set": self.cmd_set, "panel": self.cmd_panel,
-                      "palette": self.cmd_palette, "preset": self.cmd_preset, "save": self.cmd_save,
-                      "reset": self.cmd_reset, "telemetry": self.cmd_telemetry, "identify": self.cmd_identify,
-                      "status": self.cmd_status}
 
     # --- the clock and rates -------------------------------------------------------------------
 
@@ -225,12 +229,22 @@ class Control:
         rid = _req_id(req)
         try:
             if "cmd" not in req:
-                raise RequestError("missing field 'cmd' (one of %s)" % ", ".join(COMMANDS))
+                raise RequestError("missing field 'cmd' (one of %s)" % _COMMANDS)
             cmd = req["cmd"]
-            fn = self._cmds.get(cmd) if isinstance(cmd, str) else None
-            if fn is None:
-                raise RequestError("unknown command %s; commands: %s" % (show(cmd), ", ".join(COMMANDS)))
-            pairs = fn(req, self.now_ms() if now_ms is None else now_ms)
+            now = self.now_ms() if now_ms is None else now_ms
+            if cmd == "get":
+                pairs = self.cmd_get(req, now)
+            elif cmd == "set":
+                pairs = self.cmd_set(req, now)
+            elif cmd == "telemetry":
+                pairs = self.cmd_telemetry(req, now)
+            elif isinstance(cmd, str) and cmd in _EXTRA:
+                try:
+                    pairs = _extra().run(self, cmd, req, now)
+                finally:
+                    _release()
+            else:
+                raise RequestError("unknown command %s; commands: %s" % (show(cmd), _COMMANDS))
         except RequestError as e:
             self.errors += 1
             return error_line(rid, e.args[0])
@@ -264,31 +278,15 @@ class Control:
 
     def settings(self):
         # The settings document (firmware/config.py's format) for config.json and presets.
-        eng = self.engine
-        panels = {}
-        for n in self.panel_names:
-            panels[n] = {"mode": eng.settings[n]["mode"], "palette": eng.settings[n]["palette"]}
-        pals = {}
-        user = eng.palettes.user
-        for n in user:
-            pals[n] = [list(s) for s in user[n]]
-        return {"schema": 1, "params": eng.params.as_dict(), "panels": panels, "palettes": pals}
+        try:
+            return _extra().settings(self)
+        finally:
+            _release()
 
     def faults(self):
         return self.app.fault_list() if self.app is not None else list(self.engine.problems)
 
     # --- commands: each returns a list of (key, value) for the reply or raises RequestError ----
-
-    def cmd_hello(self, req, now):
-        eng = self.engine
-        out = eng.output
-        return [("protocol", PROTOCOL_VERSION), ("firmware", self.version), ("board", eng.profile["name"]),
-                ("chip", eng.profile["chip"]), ("panels", self.panel_names), ("modes", MODES),
-                ("palettes", self.palette_names()), ("params", [p[:5] for p in SCHEMA]),
-                ("limits", Obj([("max_brightness", out.cap), ("budget_ma", out.budget), ("max_line", MAX_LINE),
-                                ("telemetry_hz", MAX_RATE_HZ), ("presets", MAX_PRESETS),
-                                ("user_palettes", MAX_USER_PALETTES)])),
-                ("storage", self.store is not None)]
 
     def cmd_get(self, req, now):
         name = _text(req, "name", "a parameter name", False)
@@ -319,193 +317,6 @@ class Control:
             raise RequestError("values: " + err)
         return [("params", self.params_obj())]
 
-    def _panel_name(self, req, key):
-        name = _text(req, key, "a panel name")
-        if name not in self.panel_names:
-            raise RequestError("no panel %s; panels: %s" % (show(name), ", ".join(self.panel_names)))
-        return name
-
-    def cmd_panel(self, req, now):
-        name = self._panel_name(req, "name")
-        mode = _text(req, "mode", "a mode name", False)
-        palette = _text(req, "palette", "a palette name", False)
-        change = {}
-        if mode is not None:
-            if mode_index(mode) < 0:
-                raise RequestError("mode %s is not a mode; modes: %s" % (show(mode), ", ".join(MODES)))
-            change["mode"] = mode
-        if palette is not None:
-            if not self.engine.palettes.has(palette):
-                raise RequestError("palette %s is not a palette; palettes: %s" % (show(palette), ", ".join(self.palette_names())))
-            change["palette"] = palette
-        if change:
-            err = self.engine.set_panel(name, change)
-            if err:
-                raise RequestError(err)
-        s = self.engine.settings[name]
-        return [("panel", name), ("mode", s["mode"]), ("palette", s["palette"])]
-
-    def _add_palette(self, name, stops):
-        # Validate and add one user palette; returns None or the problem (nothing changes then).
-        pal = self.engine.palettes
-        if not valid_name(name):
-            return "palette names are 1..24 characters of A-Z a-z 0-9 _ -, got %s" % show(name)
-        if name in BUILTIN:
-            return "'%s' is a built-in palette and cannot be replaced; choose another name" % name
-        if name not in pal.user and len(pal.user) >= MAX_USER_PALETTES:
-            return "%d user palettes already; remove one, reset, or reuse one of the names %s" % (
-                MAX_USER_PALETTES, ", ".join(sorted(pal.user)))
-        try:
-            pal.add(name, stops)
-        except ValueError as e:
-            return "stops: %s" % e.args[0]
-        return None
-
-    def cmd_palette(self, req, now):
-        # "action": "add" (the default: upload or replace), "remove" (a user palette no panel
-        # shows) or "list" (every name, and which are user palettes).
-        action = _text(req, "action", "one of add, remove, list", False)
-        if action is not None and action not in ("add", "remove", "list"):
-            raise RequestError("field 'action' must be one of add, remove, list, got %s" % show(action))
-        user = self.engine.palettes.user
-        if action == "list":
-            return [("palettes", self.palette_names()), ("user", sorted(user))]
-        name = _text(req, "name", "a palette name")
-        if action == "remove":
-            if name in BUILTIN:
-                raise RequestError("'%s' is a built-in palette and cannot be removed" % name)
-            if name not in user:
-                raise RequestError("no user palette %s; user palettes: %s" % (show(name), ", ".join(sorted(user)) or "none"))
-            using = [n for n in self.panel_names if self.engine.settings[n]["palette"] == name]
-            if using:
-                raise RequestError("palette '%s' is shown on %s; give %s another palette first" % (
-                    name, ", ".join(using), "that panel" if len(using) == 1 else "those panels"))
-            self.engine.palettes.remove(name)
-            return [("name", name), ("palettes", self.palette_names())]
-        if "stops" not in req:
-            raise RequestError("missing field 'stops' (2..16 of [position, r, g, b] or \"#rrggbb\")")
-        err = self._add_palette(name, req["stops"])
-        if err:
-            raise RequestError(err)
-        return [("name", name), ("palettes", self.palette_names())]
-
-    def _need_store(self):
-        if self.store is None:
-            raise RequestError("this garment was started without storage; nothing can be saved")
-        return self.store
-
-    def cmd_preset(self, req, now):
-        action = _text(req, "action", "one of save, load, list, delete")
-        if action not in ("save", "load", "list", "delete"):
-            raise RequestError("field 'action' must be one of save, load, list, delete, got %s" % show(action))
-        st = self._need_store()
-        if action == "list":
-            return [("presets", st.preset_names())]
-        name = _text(req, "name", "a preset name")
-        if not valid_name(name):
-            raise RequestError("preset names are 1..24 characters of A-Z a-z 0-9 _ -, got %s" % show(name))
-        try:
-            if action == "save":
-                st.preset_save(name, self.settings())
-                return [("preset", name), ("presets", st.preset_names())]
-            if action == "delete":
-                if not st.preset_delete(name):
-                    raise RequestError("no preset '%s'; presets: %s" % (name, ", ".join(st.preset_names())))
-                return [("preset", name), ("presets", st.preset_names())]
-            doc, problem = st.preset_load(name)
-        except ValueError as e:
-            raise RequestError(e.args[0])
-        except OSError:
-            raise RequestError("could not %s preset '%s': flash error (full?)" % (action, name))
-        if doc is None:
-            if problem is not None and problem.endswith(": missing"):
-                raise RequestError("no preset '%s'; presets: %s" % (name, ", ".join(st.preset_names())))
-            raise RequestError("preset '%s' is unusable: %s" % (name, problem))
-        problems = self.apply(doc)
-        if problem:
-            problems.insert(0, problem)
-        return [("preset", name), ("problems", problems), ("params", self.params_obj()), ("panels", self.panels_obj())]
-
-    def apply(self, doc):
-        # Apply a settings document live (preset load): every valid entry applies, the rest are
-        # listed. Parameters go in one update, so bass_lo/bass_hi pairs apply whatever their order.
-        eng = self.engine
-        problems = []
-        pals = doc.get("palettes", {})
-        if isinstance(pals, dict):
-            for n in sorted(pals):
-                err = self._add_palette(n, pals[n])
-                if err:
-                    problems.append("palettes.%s: %s" % (show(n), err))
-        else:
-            problems.append("palettes: expected an object of name: stops")
-        ps = doc.get("params", {})
-        if isinstance(ps, dict):
-            good = {}
-            for k in sorted(ps):
-                err = eng.params.check(k, ps[k]) if isinstance(ps[k], int) else "%s must be an integer" % k
-                if err:
-                    problems.append("params: " + err)
-                else:
-                    good[k] = ps[k]
-            err = eng.params.update(good)
-            if err:
-                problems.append("params: " + err)
-                for k in sorted(good):
-                    eng.params.set(k, good[k])
-        else:
-            problems.append("params: expected an object of name: value")
-        pn = doc.get("panels", {})
-        if isinstance(pn, dict):
-            for n in sorted(pn):
-                s = pn[n]
-                if n not in self.panel_names:
-                    problems.append("panels: no panel %s on this garment" % show(n))
-                elif not isinstance(s, dict):
-                    problems.append("panels.%s: expected {\"mode\": ..., \"palette\": ...}" % n)
-                else:
-                    ch = {}
-                    if "mode" in s:
-                        ch["mode"] = s["mode"]
-                    if "palette" in s:
-                        ch["palette"] = s["palette"]
-                    if isinstance(ch.get("mode", ""), str) and isinstance(ch.get("palette", ""), str):
-                        err = eng.set_panel(n, ch)
-                    else:
-                        err = "%s: mode and palette are names" % n
-                    if err:
-                        problems.append("panels." + err)
-        else:
-            problems.append("panels: expected an object of panel name: settings")
-        return problems
-
-    def cmd_save(self, req, now):
-        st = self._need_store()
-        try:
-            st.save_settings(self.settings())
-        except OSError:
-            raise RequestError("could not write %s: flash error (full?); the previous settings are kept" % st.config_path)
-        return [("saved", st.config_path)]
-
-    def factory_reset(self):
-        # Parameter defaults, every panel's mode and palette from the profile, no user palettes.
-        # Live only: `save` makes it stick.
-        eng = self.engine
-        eng.params.update(_param_defaults())
-        defaults = defaults_from_profile(eng.profile)["panels"]
-        for n in self.panel_names:
-            s = defaults[n]
-            mode = s["mode"] if mode_index(s["mode"]) >= 0 else "pulse"
-            palette = s["palette"] if s["palette"] in BUILTIN else "rainbow"
-            eng.set_panel(n, {"mode": mode, "palette": palette})
-        pal = eng.palettes
-        for n in list(pal.user):
-            pal.remove(n)
-
-    def cmd_reset(self, req, now):
-        self.factory_reset()
-        return [("params", self.params_obj()), ("panels", self.panels_obj()), ("palettes", self.palette_names())]
-
     def cmd_telemetry(self, req, now):
         if "on" not in req:
             raise RequestError("missing field 'on' (true or false)")
@@ -518,22 +329,6 @@ class Control:
             self._beats = self.engine.features.beat_count
         self.telemetry_on = on
         return [("on", on), ("rate_hz", self.rate_hz)]
-
-    def cmd_identify(self, req, now):
-        name = self._panel_name(req, "panel")
-        ms = _int(req, "ms", 0, MAX_IDENTIFY_MS, 3000)
-        self.identify_index = self.panel_names.index(name) if ms else -1
-        self.identify_start_ms = now
-        self.identify_until_ms = now + ms
-        return [("panel", name), ("ms", ms)]
-
-    def cmd_status(self, req, now):
-        app = self.app
-        out = self.engine.output
-        return [("faults", self.faults()), ("fps", self.fps), ("frames", app.frames if app is not None else 0),
-                ("dropped", app.dropped if app is not None else 0), ("hops", self.engine.hops),
-                ("ma", out.est_ma), ("limited", out.limited), ("uptime_ms", now),
-                ("telemetry", self.telemetry_on), ("requests", self.requests), ("errors", self.errors)]
 
     # --- telemetry and identify ----------------------------------------------------------------
 
@@ -557,9 +352,14 @@ class Control:
         if faults != self._faults:  # re-encoded only when they change
             self._faults = faults
             self._faults_json = encode(faults)
-        v = self._tvals  # one format with a %d per band: ~0.4 KB allocated per line (VM: was 0.7)
         b = f.bands
         nb = len(b)
+        v = self._tvals  # one format with a %d per band: ~0.4 KB allocated per line (VM: was 0.7)
+        if not v:  # the first line (not made at start-up: most shows never ask for telemetry)
+            self._tfmt = ('{"t": %d, "level": %d, "bass": %d, "mid": %d, "treble": %d, "bands": [' +
+                          ", ".join(["%d"] * nb) + '], "beat": %d, "onset": %d, "fps": %d, "frame_us": %d, '
+                          '"heap": %d, "ma": %d, "faults": %s}')
+            v = self._tvals = list((0,) * (11 + nb) + ("[]",))  # ints, then the faults' JSON
         v[0] = now_ms
         v[1] = f.level
         v[2] = f.bass

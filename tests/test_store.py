@@ -1,5 +1,6 @@
-# Atomic persistence (firmware/store.py): a power cut after any step of a save leaves the old or
-# the new document loadable, on littlefs-like and FAT-like filesystems; fallbacks; preset names.
+# Atomic persistence (firmware/store.py, firmware/store_io.py): a power cut after any step of a
+# save leaves the old or the new document loadable, on littlefs-like and FAT-like filesystems;
+# fallbacks; preset names.
 import copy
 import json
 import os
@@ -8,7 +9,8 @@ import random
 import pytest
 
 from firmware import store
-from firmware.store import Store, load_json, save_json, valid_name
+from firmware.store import Store
+from firmware.store_io import load_json, save_json, valid_name
 
 
 class PowerLoss(BaseException):
