@@ -104,8 +104,10 @@ process.stdout.write(out);
 # The dress as it starts on the board, on the unix port: its own board.json (I2S microphone, NeoPixel
 # panels, the USB console), the modules compiled to .mpy, and stand-ins for machine and neopixel that
 # allocate what the real ones hand the firmware (each strip's count * bpp buffer). Imported before the
-# baseline, so their own code is not counted. Bytecode .mpy (the x86 unix port cannot load xtensawin
-# viper code; the ESP32 keeps native code out of the GC heap). Twice: .mpy from the filesystem (loaded
+# baseline, so their own code is not counted. The viper twins are compiled for x86, the 32-bit unix
+# port's native code, so they load as they do on the ESP32: their function objects and names count,
+# their machine code does not (the unix port mmaps it, the ESP32 moves it to executable RAM outside the
+# GC heap). Twice: .mpy from the filesystem (loaded
 # into the heap, as on a stock ESP32 build) and from a ROMFS image (`threadbeat build --romfs`) mounted
 # with vfs.VfsRom; the image is read into the heap before the baseline (on the ESP32 it is flash).
 STANDINS = {
@@ -213,21 +215,29 @@ def device_bundles(tmp, board_file="esp32s3-dress.json"):
     # Two bundles of the dress as on the board (bytecode .mpy): firmware/ on the filesystem, and romfs.img.
     with open(os.path.join(ROOT, "boards", board_file)) as f:
         prof = json.load(f)
-    bytecode = dict(prof, chip="desk")  # same modules, bytecode only (see above)
+    from host_tools import build as hbuild
+
+    bytecode = dict(prof, chip="desk")  # same modules, with the viper twins for x86 (see above)
     path = os.path.join(tmp, "device-bytecode.json")
     with open(path, "w") as f:
         json.dump(bytecode, f)
     roots = {}
-    for kind, extra in (("fs", []), ("romfs", ["--romfs"])):
-        out = os.path.join(tmp, "device-" + kind)
-        if cli(["build", "--board", path, "--out", out, "-q"] + extra) != 0:
-            raise SystemExit("threadbeat build failed for the device bundle")
+    saved = hbuild.ARCH["desk"]
+    hbuild.ARCH["desk"] = "x86"
+    try:
+        for kind, extra in (("fs", []), ("romfs", ["--romfs"])):
+            out = os.path.join(tmp, "device-" + kind)
+            if cli(["build", "--board", path, "--out", out, "-q"] + extra) != 0:
+                raise SystemExit("threadbeat build failed for the device bundle")
+            roots[kind] = out
+    finally:
+        hbuild.ARCH["desk"] = saved
+    for kind, out in roots.items():
         with open(os.path.join(out, "board.json"), "w") as f:
             json.dump(prof, f)  # the real profile: I2S microphone, NeoPixel sink, console
         for name, text in STANDINS.items():
             with open(os.path.join(out, name), "w") as f:
                 f.write(text)
-        roots[kind] = out
     return roots
 
 
@@ -268,6 +278,8 @@ def device_heap(roots):
         r = json.loads(run_unix32(DEVICE_SCRIPT % (rom, DEVICE_GROUPS), root=root, timeout=300).strip().splitlines()[-1])
         if (rom is not None) != r["where"].startswith("/rom/"):
             raise SystemExit("device heap (%s): the modules came from %s" % (kind, r["where"]))
+        if "firmware.fft_viper" not in r["modules"] or "firmware.mapper_viper" not in r["modules"]:
+            raise SystemExit("device heap (%s): the viper twins did not load: %s" % (kind, r["modules"]))
         order = import_order(r["modules"])
         m = json.loads(run_unix32(DEVICE_MODULES % (rom, False, order), root=root, timeout=300).strip().splitlines()[-1])
         r.update(m)
@@ -421,7 +433,8 @@ def table(res):
             "top." % (est["hop_ms"], verdict(est["hop_ms"], TARGET_HOP_MS), TARGET_HOP_MS, est["unix_hop_us"] / 1000,
                       est["factor"], est["bm_fft_us_per_fft"], ESP32_BM_FFT_MS))
         if res["unix32"]["jacket"]["viper_loaded"]:
-            lines.append("The viper FFT ran on the unix port: the bytecode factor overstates the ESP32's time for it.")
+            lines.append("The viper kernels (FFT, spectrum, analyzer, kick, mapper, output) ran on the unix port: the "
+                         "bytecode factor overstates the ESP32's time for them.")
     else:
         lines.append("ESP32 estimate: skipped (%s)." % est["skipped"])
     plat = "vm" if "skipped" not in res["vm"] else "unix32"
@@ -456,7 +469,7 @@ def device_lines(dev):
     # The dress as on the board (unix port, .mpy): filesystem vs ROMFS, and where the heap goes.
     fs = dev["fs"]
     out = ["Heap after start-up, 300-px dress **as on the board** (its own profile: I2S microphone, NeoPixel "
-           "strips, USB console; unix port, bytecode `.mpy`, stand-ins for `machine`/`neopixel`): **%s KB** "
+           "strips, USB console; unix port, `.mpy` with the viper twins as x86 native code, stand-ins for `machine`/`neopixel`): **%s KB** "
            "with the modules in the filesystem (%s KB of it modules, loaded into the heap as on a stock "
            "ESP32 build)" % (kb(fs["startup_bytes"]), kb(fs["modules_bytes"]))]
     rom = dev.get("romfs", {})

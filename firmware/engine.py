@@ -49,6 +49,7 @@ class Engine:
             s = self.settings[panel["name"]]
             self.mapper.add_panel(panel["first"], panel["count"], self.palettes.lut(s["palette"]), s["mode"], s["palette"])
             self.output.add_panel(panel["first"], panel["count"], panel["order"], bufs[i] if bufs else None)
+        self.mapper.positions = None  # each panel holds its distances now: the layout's 4 bytes a pixel go
         self.hops = 0
         self.features = self.analyzer.features
 
