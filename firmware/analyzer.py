@@ -6,6 +6,11 @@ from firmware.compat import const
 from firmware.kick import KickModel
 from firmware.spectrum import N_BANDS, N_LEVELS, BASS, MID, TREBLE, LEVEL
 
+try:  # viper twins of the per-level loops where MicroPython has a native emitter: same integers
+    from firmware import analyzer_viper as _viper
+except (ImportError, SyntaxError, ValueError):  # CPython, the WebAssembly VM (no viper), .mpy of another arch
+    _viper = None  # type: ignore[assignment]
+
 _DB_Q12 = const(1361)  # Q12 log2 units per dB: 4096 / 3.0103
 _RAMP = const(8166)  # 6 dB in Q12: the voice guard's fade
 _FALL_RATIO = const(4)  # the floor falls this many times faster than it rises: over a steady sound
@@ -55,6 +60,9 @@ class Analyzer:
         self.active = 0  # hops with sound so far (the guard's average locks on over 64)
         self.hops = 0
         self._version = -1
+        # configure()'s per-hop constants for the viper loop: gate, floor_rise, fall, release, span,
+        # span_inv, rise, decay, hold_hops
+        self._prm = array("i", [0] * 9)
         self.configure()
 
     def configure(self):
@@ -79,6 +87,16 @@ class Analyzer:
         # sensitivity 50 is the threshold chosen in training; each 25 points move it one logit
         self.guard = p.get("voice_guard") * _DB_Q12
         self.kick_thr = self.threshold + ((50 - p.get("sensitivity")) * self.scale) // 25
+        c = self._prm
+        c[0] = self.gate
+        c[1] = self.floor_rise
+        c[2] = self.floor_rise * _FALL_RATIO
+        c[3] = self.release
+        c[4] = self.span
+        c[5] = self.span_inv
+        c[6] = self.rise
+        c[7] = self.decay
+        c[8] = self.hold_hops
 
     def update(self, lv, now_ms, kick_score=None):
         # lv: band levels (array 'h', Q8 log2, N_LEVELS entries) of the newest frame.
@@ -98,8 +116,11 @@ class Analyzer:
         v = self._voice_guard(lv)
         sm = self.smooth
         bands = f.bands
-        for b in range(N_BANDS):
-            bands[b] = (sm[b] * v) >> 8
+        if _viper is not None:
+            _viper.shade(sm, bands, N_BANDS, v)
+        else:
+            for b in range(N_BANDS):
+                bands[b] = (sm[b] * v) >> 8
         f.bass = (sm[BASS] * v) >> 8
         f.mid = (sm[MID] * v) >> 8
         f.treble = (sm[TREBLE] * v) >> 8
@@ -131,6 +152,10 @@ class Analyzer:
 
     def _dynamics(self, lv):
         # Gate, gain and smoothing for all N_LEVELS levels.
+        if _viper is not None:
+            _viper.dynamics(lv, self.floor, self.peak, self.hold, self.smooth, self._prm, N_LEVELS)
+            self.features.silent = 1 if (lv[LEVEL] << 4) - self.floor[LEVEL] <= self.gate else 0
+            return
         floor = self.floor
         peak = self.peak
         hold = self.hold

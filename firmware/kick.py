@@ -1,27 +1,47 @@
-# Kick-drum onset model: 95 integer features per hop (rises over 1, 2 and 3 hops, the rise over
-# the last four hops' maximum and the height above the noise floor, for the 16 bands, bass, mid
-# and treble), scored by small decision trees trained offline (bench/train_detector.py on the
-# dataset's dev split) and evaluated with integer compares and additions only.
+# Kick-drum onset model: 171 integer features per hop -- for each of the 16 bands, bass, mid and
+# treble: the rises over 1, 2, 3 and 4 hops, the rise over the last four hops' maximum and over
+# their minimum, the previous hop's rise, the height above the noise floor and the level against
+# the whole-range level (the spectrum's shape) -- scored by small decision trees trained offline
+# (bench/train_detector.py on the dataset's dev split) and evaluated with integer compares and
+# additions only.
 from array import array
 from firmware.compat import const
 
+try:  # viper twins of the feature loop and the tree walk where MicroPython has a native emitter
+    from firmware import kick_viper as _viper
+except (ImportError, SyntaxError, ValueError):  # CPython, the WebAssembly VM (no viper), .mpy of another arch
+    _viper = None  # type: ignore[assignment]
+
 N_IN = const(19)  # the 16 bands, bass, mid and treble levels
-N_FEAT = const(95)  # per level: r1, r2, above floor, r3, rise over the recent max
+N_PER = const(9)  # features per level
+N_FEAT = const(171)  # per level: r1, r2, above floor, r3, rise over the recent max, r4, rise over the
+# recent min, the previous hop's rise, level against the whole range
+# kick_viper.features is tied to the feature layout; it runs only while it declares the same one
+_VFEAT = _viper is not None and getattr(_viper, "N_FEAT", 0) == N_FEAT
 _CLAMP = const(2047)  # features clamp to +-2047 Q8 log2 (about +-24 dB)
 _LEAF = const(255)  # node feature index marking a leaf
+
+
+def _table(code, v):
+    # An array of type `code` from a sequence; an array is taken as it is (MicroPython's arrays
+    # have no .typecode to check: kick_weights.py builds them with the types named here).
+    if isinstance(v, array):
+        return v
+    return array(code, v)
 
 
 class KickModel:
     def __init__(self, trees, bias):
         # trees: (roots, feature, threshold, left, right, value) flat node tables; a node goes
         # left when feature <= threshold; a leaf's value is added to the score.
+        # Tables that already are arrays of the right type (kick_weights.py's) are used as they are.
         roots, feat, thr, left, right, value = trees
-        self.roots = array("H", roots)
-        self.tf = bytearray(feat)
-        self.thr = array("h", thr)
-        self.left = array("H", left)
-        self.right = array("H", right)
-        self.value = array("i", value)  # |leaf| < 2**16, fewer than 256 trees: the sum < 2**24
+        self.roots = _table("H", roots)
+        self.tf = feat if isinstance(feat, bytearray) else bytearray(feat)
+        self.thr = _table("h", thr)
+        self.left = _table("H", left)
+        self.right = _table("H", right)
+        self.value = _table("i", value)  # |leaf| < 2**16, fewer than 256 trees: the sum < 2**24
         self.bias = bias
         self.hist = array("h", [0] * (4 * N_IN))  # levels 1..4 hops ago, level-major
         self.feat = array("h", [0] * N_FEAT)
@@ -37,9 +57,14 @@ class KickModel:
             h[4 * i + 3] = x
 
     def features(self, lv, floor):
-        # lv: band levels (Q8 log2); floor: the analyzer's noise floors (Q12 log2).
+        # lv: band levels (Q8 log2, N_IN + 1 entries: the whole-range level last); floor: the
+        # analyzer's noise floors (Q12 log2).
+        if _VFEAT:  # kick_viper.features: this loop in viper (change both; tests/test_kick_viper.py)
+            _viper.features(lv, floor, self.hist, self.feat)
+            return self.feat
         ft = self.feat
         h = self.hist
+        top = lv[N_IN]  # the whole-range level
         j = 0
         for i in range(N_IN):
             x = lv[i]
@@ -53,7 +78,13 @@ class KickModel:
                 m = c
             if d > m:
                 m = d
-            # inline clamps to +-_CLAMP (a function call per feature costs too much bytecode)
+            n = a if a < b else b
+            if c < n:
+                n = c
+            if d < n:
+                n = d
+            # inline clamps to +-_CLAMP (a function call per feature costs too much bytecode);
+            # levels are int16 and floors < 2**23, so every difference is < 2**24 before the clamp
             e = x - a
             ft[j] = e if -_CLAMP <= e <= _CLAMP else (_CLAMP if e > 0 else -_CLAMP)
             e = x - b
@@ -64,15 +95,26 @@ class KickModel:
             ft[j + 3] = e if -_CLAMP <= e <= _CLAMP else (_CLAMP if e > 0 else -_CLAMP)
             e = x - m
             ft[j + 4] = e if -_CLAMP <= e <= _CLAMP else (_CLAMP if e > 0 else -_CLAMP)
+            e = x - d
+            ft[j + 5] = e if -_CLAMP <= e <= _CLAMP else (_CLAMP if e > 0 else -_CLAMP)
+            e = x - n
+            ft[j + 6] = e if -_CLAMP <= e <= _CLAMP else (_CLAMP if e > 0 else -_CLAMP)
+            e = a - b
+            ft[j + 7] = e if -_CLAMP <= e <= _CLAMP else (_CLAMP if e > 0 else -_CLAMP)
+            e = x - top
+            ft[j + 8] = e if -_CLAMP <= e <= _CLAMP else (_CLAMP if e > 0 else -_CLAMP)
             h[k + 3] = c
             h[k + 2] = b
             h[k + 1] = a
             h[k] = x
-            j += 5
+            j += N_PER
         return ft
 
     def score(self):
         # Sum of the trees' leaves plus the bias (integer units; see kick_weights.SCALE).
+        if _viper is not None:
+            return self.bias + _viper.score(self.feat, self.tf, self.thr, self.left, self.right, self.value,
+                                            self.roots)
         ft = self.feat
         tf = self.tf
         thr = self.thr

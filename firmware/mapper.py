@@ -3,6 +3,11 @@
 from array import array
 from firmware.compat import const
 
+try:  # viper twins of the per-pixel loops where MicroPython has a native emitter: same bytes
+    from firmware import mapper_viper as _viper
+except (ImportError, SyntaxError, ValueError):  # CPython, the WebAssembly VM (no viper), .mpy of another arch
+    _viper = None  # type: ignore[assignment]
+
 MODES = ("pulse", "sweep", "spectrum", "ripple", "vu", "sparkle", "solid", "breathe", "off")
 _PULSE = const(0)
 _SWEEP = const(1)
@@ -77,6 +82,7 @@ class Mapper:
         self.panels = []
         self.ripple_ms = array("i", [-100000] * _N_RIPPLES)
         self.ripple_hue = bytearray(_N_RIPPLES)
+        self.rings = array("i", [0] * (3 * _N_RIPPLES))  # the live rings for the ripple kernel
         self.next_ripple = 0
         self.last_beat = 0
         self.last_ms = 0
@@ -140,6 +146,9 @@ class Mapper:
     def _fill(self, pm, ci, v):
         # Every pixel of the panel in palette colour ci at brightness v.
         lut = pm.lut
+        if _viper is not None:
+            _viper.fill(self.rgb, lut, pm.first, pm.count, ci, v)
+            return
         r = (lut[3 * ci] * v) >> 8
         g = (lut[3 * ci + 1] * v) >> 8
         b = (lut[3 * ci + 2] * v) >> 8
@@ -173,6 +182,9 @@ class Mapper:
         pm.phase = (pm.phase + ((f.bass + 16) * speed * dt >> 8)) & 0xFFFF
         shift = pm.phase >> 8
         v = 48 + ((f.level * 208) >> 8)
+        if _viper is not None:
+            _viper.ramp(self.rgb, pm.lut, pm.pos, pm.first, pm.count, shift, v)
+            return
         pos = pm.pos
         lut = pm.lut
         o = 3 * pm.first
@@ -182,6 +194,9 @@ class Mapper:
 
     def _spectrum(self, pm, f):
         # The 16 bands laid along the panel, low to high, each in its palette colour.
+        if _viper is not None:
+            _viper.spectrum(self.rgb, pm.lut, pm.pos, f.bands, pm.first, pm.count)
+            return
         pos = pm.pos
         bands = f.bands
         lut = pm.lut
@@ -194,6 +209,18 @@ class Mapper:
     def _ripple(self, pm, now, speed):
         # Rings spread from the origin on every beat and fade as they grow.
         mm_per_s = 200 + speed * 6
+        if _viper is not None:  # the live rings here (4 a hop), the pixels in the kernel
+            rings = self.rings
+            nr = 0
+            for k in range(_N_RIPPLES):
+                age = now - self.ripple_ms[k]
+                if 0 <= age < _RIPPLE_MS:
+                    rings[3 * nr] = (age * mm_per_s) // 1000
+                    rings[3 * nr + 1] = _RIPPLE_MS - age
+                    rings[3 * nr + 2] = self.ripple_hue[k]
+                    nr += 1
+            _viper.ripple(self.rgb, pm.lut, pm.dist, pm.first, pm.count, rings, nr)
+            return
         dist = pm.dist
         lut = pm.lut
         rgb = self.rgb
@@ -234,6 +261,9 @@ class Mapper:
             if pm.peak < 0:
                 pm.peak = 0
         top = pm.peak >> 8
+        if _viper is not None:
+            _viper.vu(self.rgb, pm.lut, pm.pos, pm.first, n, lit, top)
+            return
         pos = pm.pos
         lut = pm.lut
         o = 3 * pm.first
@@ -256,9 +286,12 @@ class Mapper:
         lvl = pm.level
         hue = pm.hue
         fade = (dt * (speed + 32)) >> 5
-        for i in range(n):
-            v = lvl[i] - fade
-            lvl[i] = v if v > 0 else 0
+        if _viper is not None:
+            _viper.fade(lvl, n, fade)
+        else:
+            for i in range(n):
+                v = lvl[i] - fade
+                lvl[i] = v if v > 0 else 0
         pm.acc += f.treble * n * dt
         while pm.acc >= 24000:
             pm.acc -= 24000
@@ -268,6 +301,9 @@ class Mapper:
         if pm.acc > 96000:
             pm.acc = 0
         lut = pm.lut
+        if _viper is not None:
+            _viper.paint(self.rgb, lut, hue, lvl, pm.first, n)
+            return
         o = 3 * pm.first
         for i in range(n):
             self._put(o, lut, hue[i], lvl[i])
@@ -275,6 +311,9 @@ class Mapper:
 
     def _solid(self, pm):
         # The palette laid along the panel, steady: for fittings and calm moments.
+        if _viper is not None:
+            _viper.ramp(self.rgb, pm.lut, pm.pos, pm.first, pm.count, 0, 256)
+            return
         pos = pm.pos
         lut = pm.lut
         o = 3 * pm.first

@@ -3,7 +3,7 @@
 # compare the two paths). Replay hands the scores to the firmware analyzer, which decides beats.
 import numpy as np
 
-from firmware.kick import N_IN
+from firmware.kick import N_IN, N_PER
 from firmware.spectrum import N_LEVELS
 
 _CLAMP = 2047
@@ -35,8 +35,10 @@ def floors(levels, analyzer):
 
 
 def features(levels, fl, warm):
-    # (T, 95) kick features as KickModel.features computes them at every hop >= warm.
-    lv = np.asarray(levels, dtype=np.int64)[:, :N_IN]
+    # (T, N_FEAT) kick features as KickModel.features computes them at every hop >= warm.
+    lv = np.asarray(levels, dtype=np.int64)
+    top = lv[:, N_IN:N_IN + 1]  # the whole-range level
+    lv = lv[:, :N_IN]
     t = len(lv)
     idx = np.arange(t)
 
@@ -45,9 +47,10 @@ def features(levels, fl, warm):
 
     a, b, c, d = past(1), past(2), past(3), past(4)
     m = np.maximum(np.maximum(a, b), np.maximum(c, d))
+    n = np.minimum(np.minimum(a, b), np.minimum(c, d))
     height = ((lv << 4) - fl[:, :N_IN]) >> 4
-    cols = np.stack([lv - a, lv - b, height, lv - c, lv - m], axis=2)  # (T, 19, 5)
-    return np.clip(cols, -_CLAMP, _CLAMP).reshape(t, N_IN * 5)
+    cols = np.stack([lv - a, lv - b, height, lv - c, lv - m, lv - d, lv - n, a - b, lv - top], axis=2)  # (T, 19, 9)
+    return np.clip(cols, -_CLAMP, _CLAMP).reshape(t, N_IN * N_PER)
 
 
 def scores(feats, km):

@@ -1,0 +1,77 @@
+# More DEV material for training the kick model: further clips from bench/make_dataset.py's own
+# recipes, with odd clip numbers past the ones in bench/data (odd = dev by make_dataset's split
+# rule), written to bench/data/extra with their own index.json. The test split (even numbers up to
+# make_dataset.PLAN's counts, in bench/data) is neither touched nor re-made; no extra clip shares a
+# name or a random stream with a test clip.
+# Usage: python bench/make_extra_dev.py [--out DIR] [--per-category N]
+import argparse
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import make_dataset as md  # noqa: E402
+
+DEFAULT_OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "extra")
+# clips per category for a given --per-category N (kick material weighs most)
+SHARE = {"mix": 1.0, "mix_voice": 0.8, "kickfree": 0.6, "speech": 0.2}
+
+
+def extra_jobs(seed, per_category):
+    jobs = []
+    for cat, share in SHARE.items():
+        count = max(1, int(round(per_category * share)))
+        first = md.PLAN[cat] + 1  # past every clip of bench/data
+        idx = [i for i in range(first, first + 4 * count) if md.split_of(i) == "dev"][:count]
+        jobs += [md.Job(cat, i, seed, False) for i in idx]
+    return jobs
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default=DEFAULT_OUT)
+    ap.add_argument("--seed", type=int, default=20240601)
+    ap.add_argument("--per-category", type=int, default=40)
+    args = ap.parse_args(argv)
+    missing = md.dl.missing_requirements()
+    if missing:
+        print("missing: " + ", ".join(missing), file=sys.stderr)
+        return 2
+    jobs = extra_jobs(args.seed, args.per_category)
+    assert all(md.split_of(j.index) == "dev" and j.index > md.PLAN[j.category] for j in jobs)
+    os.makedirs(args.out, exist_ok=True)
+    index_path = os.path.join(args.out, "index.json")
+    done = set()
+    if os.path.exists(index_path):
+        with open(index_path) as fh:
+            old = json.load(fh)
+        if old.get("seed") == args.seed:
+            done = {f["name"] for f in old["files"]
+                    if all(os.path.isfile(os.path.join(args.out, f[k])) for k in ("wav", "json"))}
+    todo = [j for j in jobs if j.base + "_clean" not in done or j.base + "_garment" not in done]
+    t0 = time.time()
+    print("%d extra dev clips x 2 versions into %s (%d to make)" % (len(jobs), args.out, len(todo)))
+    failed = set()
+    for k, job in enumerate(todo, 1):  # one at a time, so that a recipe failing on one clip skips only it
+        try:
+            m = md.run_job(job, args.out)[0]
+            print("[%2d/%d] %-14s %5.1f s %3d kicks" % (k, len(todo), job.base, m["duration"], len(m["kicks"])),
+                  flush=True)
+        except Exception as e:  # noqa: BLE001 -- e.g. a stem one sample short in make_dataset's mixer
+            print("[%2d/%d] %-14s skipped: %s" % (k, len(todo), job.base, e), flush=True)
+            failed.add(job.base)
+    names = {j.base + s for j in jobs if j.base not in failed for s in ("_clean", "_garment")}
+    metas = []
+    for name in sorted(names):
+        with open(os.path.join(args.out, name + ".json")) as fh:
+            metas.append(json.load(fh))
+    index = dict(md.stamp_of(args.seed, False), extra_dev=True, files=[md.index_entry(m) for m in metas])
+    with open(index_path, "w") as fh:
+        json.dump(index, fh, indent=1)
+    print("done: %d files, %.1f s" % (len(metas), time.time() - t0))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
