@@ -31,7 +31,7 @@ OUT = os.path.join(ROOT, "firmware", "kick_weights.py")
 POS_MS = (0, 32)  # a hop ending this long after a kick onset should fire
 SKIP_MS = (32, 72)  # the hops after that are left out of training (neither kick nor not)
 LEAF_SCALE = 4096  # integer score units per logit
-EMPTY_MODEL = (((0,), (255,), (0,), (0,), (0,), (0,)), 0, LEAF_SCALE, 0)  # features only
+EMPTY_MODEL = ((b"", (), ()), 0, LEAF_SCALE, 0)  # no trees: features only
 KICK_CATS = ("mix", "mix_voice")
 AUG_CATS = ("mix", "mix_voice", "kickfree")  # clean clips that get extra garment versions
 FOLDS = 3
@@ -39,7 +39,7 @@ FOLDS = 3
 # fired 55.5 (clean) and 50.1 (garment) times a minute on bench/data's dev kick-free music (toms and
 # bass lines; in-sample for it): the threshold keeps the new model under their mean, cross-validated.
 MAX_KICKFREE = 52.8
-MAX_NODES = 736  # RAM budget of the tables: 11 bytes a node, about 8 KB
+MAX_TABLE_BYTES = 2048  # RAM budget of the tables: 37 bytes a depth-3 tree (kick.py), 48 trees 1776
 
 
 class Clip:
@@ -156,7 +156,7 @@ def fit(clips, args):
 
 
 def export_trees(model):
-    # HistGradientBoosting trees -> flat integer node tables (firmware/kick.py's format). Integer
+    # HistGradientBoosting trees -> flat integer node tables (implicit_tables makes kick.py's). Integer
     # features go left when x <= threshold, so a float threshold t becomes floor(t).
     roots, feat, thr, left, right, value = [], [], [], [], [], []
     for (pred,) in model._predictors:
@@ -179,13 +179,52 @@ def export_trees(model):
     return (roots, feat, thr, left, right, value), bias
 
 
+DEPTH = 3  # the firmware's trees: complete depth 3 in heap order (kick.py)
+ALWAYS_LEFT = (0, 32767)  # feature, threshold of a padding node: features are clamped to +-2047
+
+
+def implicit_tables(flat):
+    # Flat node tables (roots, feature with 255 = leaf, threshold, left, right, value; export_trees'
+    # format) -> kick.py's implicit layout (feature, threshold, value): per tree 7 internal nodes in heap
+    # order (node k's children are 2k+1 and 2k+2) and 8 leaf values, left to right. A leaf above depth 3
+    # becomes an always-left node (ALWAYS_LEFT) whose whole subtree's leaves carry its value: the same
+    # score for every feature vector. Raises ValueError for a tree deeper than 3, a leaf outside int16
+    # or a split on a feature index the byte cannot hold.
+    roots, tf, thr, left, right, value = flat
+    feat, othr, ovalue = [], [], []
+    for r in roots:
+        inner = [ALWAYS_LEFT] * (2 ** DEPTH - 1)
+        leaves = [0] * 2 ** DEPTH
+        todo = [(r, 0, 0)]  # (flat node, heap position, depth)
+        while todo:
+            n, k, d = todo.pop()
+            if tf[n] == 255:
+                v = int(value[n])
+                if not -32768 <= v <= 32767:
+                    raise ValueError("leaf value %d does not fit int16" % v)
+                span = 2 ** (DEPTH - d)  # the leaves under heap position k at depth d
+                first = (k + 1) * span - 2 ** DEPTH  # (k - (2**d - 1)) * span
+                leaves[first:first + span] = [v] * span
+            elif d == DEPTH:
+                raise ValueError("tree rooted at node %d is deeper than %d" % (r, DEPTH))
+            else:
+                if not 0 <= tf[n] < 255:
+                    raise ValueError("feature index %d" % tf[n])
+                inner[k] = (int(tf[n]), int(thr[n]))
+                todo += [(left[n], 2 * k + 1, d + 1), (right[n], 2 * k + 2, d + 1)]
+        feat += [f for f, _ in inner]
+        othr += [t for _, t in inner]
+        ovalue += leaves
+    return bytes(feat), othr, ovalue
+
+
 def tree_scores(model, clips):
     # The firmware's integer score of every hop, through a real KickModel's tables.
     from firmware.kick import KickModel
     from host_tools.fastkick import scores
 
     trees, bias = export_trees(model)
-    km = KickModel(trees, bias)
+    km = KickModel(implicit_tables(trees), bias)
     return {c.name: scores(c.X.astype(np.int64), km) for c in clips}
 
 
@@ -242,25 +281,31 @@ def pack(code, values):
     return repr(a.tobytes())
 
 
-def write_weights(trees, bias, thr, notes, out=OUT):
-    roots, feat, tthr, left, right, value = trees
+def table_bytes(tables):
+    # RAM of kick.py's implicit tables: feature bytes, int16 thresholds, int16 leaf values
+    feat, thr, value = tables
+    return len(feat) + 2 * len(thr) + 2 * len(value)
+
+
+def write_weights(tables, bias, thr, notes, out=OUT):
+    # tables: implicit_tables' (feature, threshold, value)
+    feat, tthr, value = tables
     lines = [
         "# Kick model, written by bench/train_detector.py -- do not edit by hand.",
     ] + ["# " + n for n in notes] + [
-        "# The node tables are little-endian bytes (the ESP32's order), copied into arrays at import.",
+        "# The tables are little-endian bytes (the ESP32's order), copied into arrays at import.",
         "from array import array",
         "",
         "SCALE = %d  # integer score units per logit" % LEAF_SCALE,
         "BIAS = %d" % bias,
         "THRESHOLD = %d  # the score over which a hop fires, at sensitivity 50" % thr,
-        "# node tables: roots, feature (255 = leaf), threshold, left, right, leaf value",
+        "# %d trees of depth 3 in heap order (node k's children are 2k+1, 2k+2; %d bytes):" % (
+            len(value) // 8, table_bytes(tables)),
+        "# per tree 7 split features, 7 thresholds (go right when feature > threshold), 8 leaf values",
         "TREES = (",
-        "    array(\"H\", %s)," % pack("H", roots),
         "    bytearray(%s)," % repr(bytes(feat)),
         "    array(\"h\", %s)," % pack("h", tthr),
-        "    array(\"H\", %s)," % pack("H", left),
-        "    array(\"H\", %s)," % pack("H", right),
-        "    array(\"i\", %s)," % pack("i", value),
+        "    array(\"h\", %s)," % pack("h", value),
         ")",
     ]
     with open(out, "w") as f:
@@ -310,8 +355,12 @@ def main():
     every = figures([c for c in clips if c.mic != "aug"], cv, thr, refr)
     model = fit(clips, args)
     trees, bias = export_trees(model)
-    if len(trees[1]) > MAX_NODES:
-        raise SystemExit("%d nodes: over the %d-node RAM budget" % (len(trees[1]), MAX_NODES))
+    try:
+        tables = implicit_tables(trees)
+    except ValueError as e:
+        raise SystemExit("the trees do not fit kick.py's tables: %s" % e)
+    if table_bytes(tables) > MAX_TABLE_BYTES:
+        raise SystemExit("%d bytes of tables: over the %d-byte RAM budget" % (table_bytes(tables), MAX_TABLE_BYTES))
     S = tree_scores(model, clips[:1])
     ref = model.decision_function(clips[0].X) * LEAF_SCALE
     if np.abs(S[clips[0].name] - ref).max() > len(trees[0]) + 1:  # only the leaves' rounding may differ
@@ -330,7 +379,7 @@ def main():
         "garment mixes %s." % fmt(dev["garment"]),
         "bench/detect.py scores the model on the test split, which training never sees.",
     ]
-    write_weights(trees, bias, thr, notes, args.out)
+    write_weights(tables, bias, thr, notes, args.out)
     for mic in ("clean", "garment"):
         print("all dev (cv) %-7s %s; kick-free false beats/min %.1f" % (mic, fmt(every[mic]), every[mic]["fpm"]["kickfree"]))
     for mic in ("clean", "garment"):

@@ -19,7 +19,8 @@ N_FEAT = const(171)  # per level: r1, r2, above floor, r3, rise over the recent 
 # kick_viper.features is tied to the feature layout; it runs only while it declares the same one
 _VFEAT = _viper is not None and getattr(_viper, "N_FEAT", 0) == N_FEAT
 _CLAMP = const(2047)  # features clamp to +-2047 Q8 log2 (about +-24 dB)
-_LEAF = const(255)  # node feature index marking a leaf
+_TREE_IN = const(7)  # a tree's internal nodes (complete depth 3, heap order)
+_TREE_OUT = const(8)  # its leaves
 
 
 def _table(code, v):
@@ -32,16 +33,20 @@ def _table(code, v):
 
 class KickModel:
     def __init__(self, trees, bias):
-        # trees: (roots, feature, threshold, left, right, value) flat node tables; a node goes
-        # left when feature <= threshold; a leaf's value is added to the score.
+        # trees: (feature, threshold, value) of complete depth-3 trees in heap order (node k's children
+        # are 2k+1 and 2k+2): per tree 7 split features (bytes), 7 int16 thresholds and 8 int16 leaf
+        # values, left to right. At node k go right (2k+2) when feature > threshold, else left (2k+1);
+        # the leaf reached adds its value to the score. bench/train_detector.py's implicit_tables makes
+        # them from flat node tables (a shallower leaf becomes an always-left node over equal leaves).
         # Tables that already are arrays of the right type (kick_weights.py's) are used as they are.
-        roots, feat, thr, left, right, value = trees
-        self.roots = _table("H", roots)
+        feat, thr, value = trees
         self.tf = feat if isinstance(feat, bytearray) else bytearray(feat)
         self.thr = _table("h", thr)
-        self.left = _table("H", left)
-        self.right = _table("H", right)
-        self.value = _table("i", value)  # |leaf| < 2**16, fewer than 256 trees: the sum < 2**24
+        self.value = _table("h", value)  # |leaf| < 2**15, fewer than 256 trees: the sum < 2**23
+        nt = len(self.value) // _TREE_OUT
+        if (len(self.value) != _TREE_OUT * nt or len(self.tf) != _TREE_IN * nt or len(self.thr) != _TREE_IN * nt
+                or nt > 255):
+            raise ValueError("tables of 7 features, 7 thresholds and 8 leaves a tree, at most 255 trees")
         self.bias = bias
         self.hist = array("h", [0] * (4 * N_IN))  # levels 1..4 hops ago, level-major
         self.feat = array("h", [0] * N_FEAT)
@@ -113,24 +118,22 @@ class KickModel:
     def score(self):
         # Sum of the trees' leaves plus the bias (integer units; see kick_weights.SCALE).
         if _viper is not None:
-            return self.bias + _viper.score(self.feat, self.tf, self.thr, self.left, self.right, self.value,
-                                            self.roots)
+            return self.bias + _viper.score(self.feat, self.tf, self.thr, self.value)
         ft = self.feat
         tf = self.tf
         thr = self.thr
-        left = self.left
-        right = self.right
-        roots = self.roots
+        value = self.value
         s = self.bias
-        for t in range(len(roots)):
-            n = roots[t]
-            f = tf[n]
-            while f != _LEAF:
-                if ft[f] <= thr[n]:
-                    n = left[n]
-                else:
-                    n = right[n]
-                f = tf[n]
-            s += self.value[n]
+        b = 0  # the tree's first internal node
+        v = 0  # its first leaf
+        end = len(value)
+        while v != end:
+            # three levels of n = 2n + 1 + (feature > threshold): n ends at 7..14, the leaf n - 7;
+            # table indices stay below 8 * 255
+            n = 2 if ft[tf[b]] > thr[b] else 1
+            n = 2 * n + (2 if ft[tf[b + n]] > thr[b + n] else 1)
+            n = 2 * n + (2 if ft[tf[b + n]] > thr[b + n] else 1)
+            s += value[v + n - _TREE_IN]  # |s| < 2**23 (see __init__)
+            b += _TREE_IN
+            v += _TREE_OUT
         return s
-

@@ -2,26 +2,26 @@
 # tests/test_kick_viper.py checks them against the bytecode in simulation and on the 32-bit unix port.
 #
 #   features(lv, floor, hist, feat)                              # KickModel.features (19 levels, 171 features)
-#   s = bias + score(feat, tf, thr, left, right, value, roots)   # KickModel.score
+#   s = bias + score(feat, tf, thr, value)                       # KickModel.score
 #
 # features is tied to kick.py's feature layout: a change there needs the same change here and in N_FEAT
 # (kick.py runs this loop only while N_FEAT matches its own), and tests/test_kick_viper.py fails until
 # both agree. The walk is not tied to a model.
 #
-# score: for each root in roots (array('H')), walk from it: at node n with tf[n] != 255 (tf: a
-# bytearray) go to left[n] when feat[tf[n]] <= thr[n], else to right[n] (feat, thr: array('h');
-# left, right: array('H')); at a leaf (tf[n] == 255) add value[n] (array('i')). Any tables of that
-# format work; a node or feature index outside its table raises IndexError, as the bytecode's
-# lookups would (a table whose walk never reaches a leaf loops forever, as the bytecode does). The
-# bias is added by the caller. No allocation; not reentrant (the _A argument block). Import
+# score: complete depth-3 trees in heap order, len(value) // 8 of them (value: array('h'), 8 leaves a
+# tree, left to right); tree t's internal node k (0..6) is tf[7t + k] (a bytearray of feature indices)
+# and thr[7t + k] (array('h')); from k = 0, three times k = 2k + 1 + (feat[tf[7t + k]] > thr[7t + k])
+# (feat: array('h')), then add value[8t + k - 7]. Any tables of that format work; tables shorter than
+# 7 nodes a tree raise IndexError, and so does a feature index outside feat, as the bytecode's lookups
+# would. The bias is added by the caller. No allocation; not reentrant (the _A argument block). Import
 # optionally, like fft_viper: CPython gets ImportError from the guard, the WebAssembly VM (no native
 # emitter) a SyntaxError.
 #
 # Why no 32-bit viper int wraps in score (features argues its own): the tables' own bound (kick.py):
-# every leaf value |v| < 2**16 and fewer than 256 trees, so the sum stays below 2**24. Features and
-# thresholds are int16, read through ptr16 (unsigned) and sign-extended with (w << 16) >> 16, the one
-# deliberate wrap ("intended wrap"); node indices are uint16 and compared unsigned against the node
-# count, so a bad index cannot read past a table.
+# every leaf value is int16 and there are fewer than 256 trees, so the sum stays below 2**23. Features,
+# thresholds and leaves are int16, read through ptr16 (unsigned) and sign-extended with (w << 16) >> 16,
+# the one deliberate wrap ("intended wrap"); feature indices are bytes compared against the feature
+# count, so a bad index cannot read past feat.
 #
 # Viper facts used (fft_viper.py's header): only the first 2-3 locals get registers, so each entry
 # parks its arguments in _A and calls a worker that takes none and declares its hottest locals first;
@@ -35,64 +35,52 @@ if sys.implementation.name != "micropython" or sys.byteorder != "little":
 
 N_FEAT = 171  # the feature layout features() computes (kick.py checks it before wiring it in)
 
-# score()'s arguments for _score(): feat, tf, thr, left, right, value, roots addresses, len(roots),
-# the node count, the feature count
-_A = array("i", [0] * 10)
+# score()'s arguments for _score(): feat, tf, thr, value addresses, the tree count, the feature count
+_A = array("i", [0] * 6)
 
 
 @micropython.viper
-def score(feat, tf, thr, left, right, value, roots) -> int:
-    nodes = int(len(tf))
-    if int(len(thr)) < nodes or int(len(left)) < nodes or int(len(right)) < nodes or int(len(value)) < nodes:
-        raise IndexError("node tables of different lengths")
+def score(feat, tf, thr, value) -> int:
+    trees = int(len(value)) >> 3
+    if int(len(tf)) < 7 * trees or int(len(thr)) < 7 * trees:
+        raise IndexError("node tables shorter than 7 nodes a tree")
     a = ptr32(_A)
     a[0] = int(ptr16(feat))
     a[1] = int(ptr8(tf))
     a[2] = int(ptr16(thr))
-    a[3] = int(ptr16(left))
-    a[4] = int(ptr16(right))
-    a[5] = int(ptr32(value))
-    a[6] = int(ptr16(roots))
-    a[7] = int(len(roots))
-    a[8] = nodes
-    a[9] = int(len(feat))
+    a[3] = int(ptr16(value))
+    a[4] = trees
+    a[5] = int(len(feat))
     return int(_score())
 
 
 @micropython.viper
 def _score() -> int:
-    n = 0  # local 0 (register): the node
-    f = 0  # local 1 (register): its feature index (255: a leaf)
-    tf = ptr8(0)  # local 2
+    n = 0  # local 0 (register): the heap position in the tree (0..6, then the leaf 7..14)
+    f = 0  # local 1 (register): the split's feature index
+    tf = ptr8(0)  # local 2: the tree's first feature byte
     a = ptr32(_A)
     ft = ptr16(a[0])
     tf = ptr8(a[1])
-    thr = ptr16(a[2])
-    left = ptr16(a[3])
-    right = ptr16(a[4])
-    val = ptr32(a[5])
-    r = ptr16(a[6])
-    r_end = a[6] + (a[7] << 1)
-    nodes = a[8]
-    nf = a[9]
+    thr = ptr16(a[2])  # the tree's first threshold (walked with tf)
+    val = ptr16(a[3])  # the tree's first leaf
+    tf_end = a[1] + 7 * a[4]
+    nf = a[5]
     s = 0
-    while int(r) != r_end:
-        n = r[0]
-        if n >= nodes:
-            raise IndexError("root outside the node table")
-        f = tf[n]
-        while f != 255:
+    while int(tf) != tf_end:
+        n = 0
+        while n < 7:
+            f = tf[n]
             if f >= nf:
                 raise IndexError("feature index outside the features")
-            if ((ft[f] << 16) >> 16) <= ((thr[n] << 16) >> 16):  # intended wrap: int16 sign extensions
-                n = left[n]
+            if ((ft[f] << 16) >> 16) > ((thr[n] << 16) >> 16):  # intended wrap: int16 sign extensions
+                n = 2 * n + 2
             else:
-                n = right[n]
-            if n >= nodes:
-                raise IndexError("child outside the node table")
-            f = tf[n]
-        s += val[n]
-        r = ptr16(int(r) + 2)
+                n = 2 * n + 1
+        s += (val[n - 7] << 16) >> 16  # intended wrap: int16 sign extension
+        tf = ptr8(int(tf) + 7)
+        thr = ptr16(int(thr) + 14)
+        val = ptr16(int(val) + 16)
     return s
 
 

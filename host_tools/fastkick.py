@@ -54,25 +54,19 @@ def features(levels, fl, warm):
 
 
 def scores(feats, km):
-    # Sum of leaf values per hop for a firmware KickModel's trees, plus its bias.
-    roots = np.array(km.roots)
-    feat = np.frombuffer(bytes(km.tf), dtype=np.uint8).astype(np.int64)
-    thr = np.array(km.thr, dtype=np.int64)
-    left = np.array(km.left, dtype=np.int64)
-    right = np.array(km.right, dtype=np.int64)
-    value = np.array(km.value, dtype=np.int64)
+    # Sum of leaf values per hop for a firmware KickModel's trees (complete depth 3 in heap order), plus
+    # its bias: three levels of n = 2n + 1 + (feature > threshold), then the leaf n - 7.
+    tf = np.frombuffer(bytes(km.tf), dtype=np.uint8).astype(np.int64).reshape(-1, 7)
+    thr = np.array(km.thr, dtype=np.int64).reshape(-1, 7)
+    value = np.array(km.value, dtype=np.int64).reshape(-1, 8)
+    feats = np.asarray(feats, dtype=np.int64)
     s = np.full(len(feats), km.bias, dtype=np.int64)
     rows = np.arange(len(feats))
-    for r in roots:
-        node = np.full(len(feats), r)
-        while True:
-            f = feat[node]
-            leaf = f == 255
-            if leaf.all():
-                break
-            go_left = feats[rows, np.where(leaf, 0, f)] <= thr[node]
-            node = np.where(leaf, node, np.where(go_left, left[node], right[node]))
-        s += value[node]
+    for t in range(len(value)):
+        n = np.zeros(len(feats), dtype=np.int64)
+        for _ in range(3):
+            n = 2 * n + 1 + (feats[rows, tf[t][n]] > thr[t][n])
+        s += value[t][n - 7]
     return s
 
 

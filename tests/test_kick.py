@@ -1,12 +1,15 @@
 # The kick model: the numpy twin (host_tools/fastkick.py) computes KickModel's features and scores bit
-# for bit, the shipped tables are well formed and inside their RAM budget, and the model finds the
+# for bit, the shipped tables are well formed and inside their RAM budget, bench/train_detector.py's
+# converter from flat node tables to the implicit depth-3 layout keeps every score, and the model finds the
 # fixture kicks (tests/test_analyzer.py checks that the kick-free fixture stays nearly beat-free).
 import os
 import random
 from array import array
 
 import numpy as np
+import pytest
 
+from bench.train_detector import implicit_tables, table_bytes
 from conftest import FIXTURES
 from firmware import kick_weights
 from firmware.analyzer import Analyzer
@@ -17,7 +20,7 @@ from host_tools import fastkick
 from host_tools.audio import load
 from host_tools.fastspectrum import FastSpectrum
 
-MAX_TABLE_BYTES = 8 * 1024  # the model's share of the garment's 40 KB heap
+MAX_TABLE_BYTES = 2 * 1024  # the model's share of the garment's 40 KB heap (issue 3)
 
 
 def level_stream(seed, hops):
@@ -90,24 +93,137 @@ def test_feature_layout():
 
 
 def test_tables_are_well_formed_and_within_budget():
-    roots, tf, thr, left, right, value = kick_weights.TREES
-    nodes = len(tf)
-    assert len(thr) == len(left) == len(right) == len(value) == nodes
-    assert 0 < len(roots) < 256
-    size = 2 * len(roots) + nodes * (1 + 2 + 2 + 2 + 4)
-    assert size <= MAX_TABLE_BYTES
-    assert all(abs(v) < 2 ** 16 for v in value)
-    for r in roots:  # every tree reaches its leaves without cycles; feature indices exist
-        stack, seen = [r], set()
-        while stack:
-            n = stack.pop()
-            assert 0 <= n < nodes and n not in seen
-            seen.add(n)
-            if tf[n] != 255:
-                assert tf[n] < N_FEAT
-                stack += [left[n], right[n]]
+    tf, thr, value = kick_weights.TREES
+    trees = len(value) // 8
+    assert 0 < trees < 256
+    assert len(value) == 8 * trees and len(tf) == len(thr) == 7 * trees
+    size = len(tf) + 2 * len(thr) + 2 * len(value)
+    assert size == table_bytes(kick_weights.TREES) <= MAX_TABLE_BYTES
+    assert all(f < N_FEAT for f in tf)
+    assert all(-32768 <= v <= 32767 for v in value)
     km = KickModel(kick_weights.TREES, kick_weights.BIAS)
     assert km.thr is thr and km.value is value and km.tf is tf  # no second copy in RAM
+
+
+# --- flat node tables -> implicit depth-3 tables (bench/train_detector.implicit_tables) ---------------
+
+
+def flat_forest(seed, trees, max_depth=3, leaf=32767):
+    """export_trees' flat format (roots, feature with 255 = leaf, threshold, left, right, value): trees of
+    random shape (leaves at any depth up to max_depth, single leaves too), nodes in a shuffled order,
+    thresholds over the whole int16 range and around the clamp, leaves up to +-leaf."""
+    rng = random.Random(seed)
+    tf, thr, left, right, value, roots = [], [], [], [], [], []
+
+    def node():
+        for t in (tf, thr, left, right, value):
+            t.append(0)
+        tf[-1] = 255
+        return len(tf) - 1
+
+    pending = []
+    for _ in range(trees):
+        roots.append(node())
+        pending.append((roots[-1], 0))
+    while pending:
+        n, depth = pending.pop(rng.randrange(len(pending)))
+        if depth < max_depth and rng.random() < 0.75:
+            tf[n] = rng.randrange(N_FEAT)
+            thr[n] = rng.choice((-32768, 32767, -2048, -2047, 2046, 2047, 0, -1, rng.randint(-2100, 2100)))
+            left[n] = node()
+            right[n] = node()
+            pending += [(left[n], depth + 1), (right[n], depth + 1)]
+        else:
+            value[n] = rng.choice((-leaf, leaf, rng.randint(-leaf, leaf)))
+    return tuple(roots), bytes(tf), tuple(thr), tuple(left), tuple(right), tuple(value)
+
+
+def flat_score(flat, row, bias=0):
+    # the walk of the flat tables (kick.py's score before the implicit layout)
+    roots, tf, thr, left, right, value = flat
+    s = bias
+    for n in roots:
+        while tf[n] != 255:
+            n = left[n] if row[tf[n]] <= thr[n] else right[n]
+        s += value[n]
+    return s
+
+
+def feature_vectors(seed, count):
+    rng = random.Random(seed)
+    rows = [[-2047] * N_FEAT, [2047] * N_FEAT, [0] * N_FEAT]
+    while len(rows) < count:
+        kind = len(rows) % 3
+        if kind == 0:
+            rows.append([rng.randint(-2047, 2047) for _ in range(N_FEAT)])
+        elif kind == 1:
+            rows.append([rng.choice((-2047, 2047, -2046, 2046, 0, -1)) for _ in range(N_FEAT)])
+        else:
+            rows.append([rng.randint(-40, 40) for _ in range(N_FEAT)])
+    return rows
+
+
+@pytest.mark.parametrize("seed,trees", [(1, 48), (2, 200), (3, 1), (4, 255)])
+def test_converted_tables_score_like_the_flat_tables(seed, trees):
+    flat = flat_forest(seed, trees)
+    assert any(tf == 255 for tf in flat[1][: len(flat[0])]) or trees < 40  # single-leaf trees included
+    tables = implicit_tables(flat)
+    assert len(tables[0]) == len(tables[1]) == 7 * trees and len(tables[2]) == 8 * trees
+    km = KickModel(tables, -77)
+    rows = feature_vectors(seed, 300)
+    want, got = [], []
+    for row in rows:
+        km.feat[:] = array("h", row)
+        want.append(flat_score(flat, row, -77))
+        got.append(km.score())
+    assert got == want
+    assert len(set(want)) > (1 if trees == 1 else 20)  # many different leaves reached
+    assert (fastkick.scores(np.array(rows), km) == np.array(want)).all()
+
+
+def test_converter_pads_a_shallow_leaf_with_an_always_left_subtree():
+    # one tree: feature 5 <= 10 -> leaf 100, else (feature 9 <= -3 -> leaf -1, else leaf 7)
+    flat = ((0,), bytes([5, 255, 9, 255, 255]), (10, 0, -3, 0, 0), (1, 0, 3, 0, 0), (2, 0, 4, 0, 0),
+            (0, 100, 0, -1, 7))
+    tf, thr, value = implicit_tables(flat)
+    assert list(tf) == [5, 0, 9, 0, 0, 0, 0]
+    assert list(thr) == [10, 32767, -3, 32767, 32767, 32767, 32767]
+    assert list(value) == [100, 100, 100, 100, -1, -1, 7, 7]
+    one_leaf = implicit_tables(((0,), bytes([255]), (0,), (0,), (0,), (-32768,)))
+    assert list(one_leaf[2]) == [-32768] * 8 and list(one_leaf[1]) == [32767] * 7
+
+
+def test_converter_refuses_what_the_tables_cannot_hold():
+    with pytest.raises(ValueError):  # a depth-4 tree
+        implicit_tables(flat_forest(5, 30, max_depth=4))
+    with pytest.raises(ValueError):  # a leaf outside int16
+        implicit_tables(((0,), bytes([255]), (0,), (0,), (0,), (32768,)))
+    with pytest.raises(ValueError):  # tables of the wrong lengths
+        KickModel((bytes(7), [0] * 7, [0] * 7), 0)
+    assert implicit_tables(flat_forest(5, 30, max_depth=3))  # the same seed within depth 3 converts
+
+
+def test_shipped_tables_round_trip_through_the_flat_format():
+    # kick_weights' tables as flat node tables (heap order) and back: the same tables, the same scores
+    tf, thr, value = kick_weights.TREES
+    roots, ftf, fthr, left, right, fval = [], [], [], [], [], []
+    for t in range(len(value) // 8):
+        base = len(ftf)
+        roots.append(base)
+        for k in range(15):
+            inner = k < 7
+            ftf.append(tf[7 * t + k] if inner else 255)
+            fthr.append(thr[7 * t + k] if inner else 0)
+            left.append(base + 2 * k + 1 if inner else 0)
+            right.append(base + 2 * k + 2 if inner else 0)
+            fval.append(0 if inner else value[8 * t + k - 7])
+    flat = (roots, bytes(ftf), fthr, left, right, fval)
+    back = implicit_tables(flat)
+    assert (bytes(back[0]), list(back[1]), list(back[2])) == (bytes(tf), list(thr), list(value))
+    km = KickModel(kick_weights.TREES, kick_weights.BIAS)
+    for row in feature_vectors(9, 200):
+        km.feat[:] = array("h", row)
+        assert km.score() == flat_score(flat, row, kick_weights.BIAS)
 
 
 def test_model_finds_the_fixture_kicks_clean_and_through_the_garment_mic():

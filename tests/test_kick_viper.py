@@ -12,6 +12,7 @@ from array import array
 import pytest
 
 from conftest import ROOT
+from bench.train_detector import implicit_tables
 from firmware import kick_weights
 from firmware.kick import N_FEAT, N_IN, KickModel
 
@@ -49,36 +50,48 @@ def wired(sim):
     return wired_module(sim)
 
 
-def random_forest(seed, trees, max_depth, nfeat=N_FEAT):
-    """Tables in kick.py's format: trees of random shape (leaves at any depth up to max_depth), nodes in
-    an order that is not depth-first, thresholds over the whole int16 range, leaves |v| < 2**16."""
+def random_tables(seed, trees, nfeat=N_FEAT, extremes=False):
+    """Tables in kick.py's format (complete depth-3 trees in heap order): random split features,
+    thresholds over the whole int16 range, leaves over the whole int16 range (only +-32767/-32768 with
+    extremes)."""
+    rng = random.Random(seed)
+    tf = bytes(rng.randrange(nfeat) for _ in range(7 * trees))
+    thr = tuple(rng.choice((-32768, 32767, 0, -1, 2047, -2047, rng.randint(-3000, 3000), rng.randint(-32768, 32767)))
+                for _ in range(7 * trees))
+    if extremes:
+        value = tuple(rng.choice((-32768, 32767, -32767)) for _ in range(8 * trees))
+    else:
+        value = tuple(rng.choice((-32768, 32767, rng.randint(-32768, 32767))) for _ in range(8 * trees))
+    return tf, thr, value
+
+
+def converted_forest(seed, trees):
+    """Flat node tables of random shape (leaves at any depth up to 3, single leaves too, nodes in a
+    shuffled order), put into kick.py's format by bench/train_detector.implicit_tables."""
     rng = random.Random(seed)
     tf, thr, left, right, value, roots = [], [], [], [], [], []
 
     def node():
-        tf.append(255)
-        thr.append(0)
-        left.append(0)
-        right.append(0)
-        value.append(0)
+        for t in (tf, thr, left, right, value):
+            t.append(0)
+        tf[-1] = 255
         return len(tf) - 1
 
     pending = []
     for _ in range(trees):
-        r = node()
-        roots.append(r)
-        pending.append((r, 0))
+        roots.append(node())
+        pending.append((roots[-1], 0))
     while pending:
-        n, depth = pending.pop(rng.randrange(len(pending)))  # shuffled order of the tables
-        if depth < max_depth and rng.random() < 0.8:
-            tf[n] = rng.randrange(nfeat)
-            thr[n] = rng.choice((-32768, 32767, 0, -1, rng.randint(-3000, 3000), rng.randint(-32768, 32767)))
+        n, depth = pending.pop(rng.randrange(len(pending)))
+        if depth < 3 and rng.random() < 0.7:
+            tf[n] = rng.randrange(N_FEAT)
+            thr[n] = rng.choice((-32768, 32767, 0, -1, rng.randint(-3000, 3000)))
             left[n] = node()
             right[n] = node()
             pending += [(left[n], depth + 1), (right[n], depth + 1)]
         else:
-            value[n] = rng.randint(-65535, 65535)
-    return tuple(roots), bytes(tf), tuple(thr), tuple(left), tuple(right), tuple(value)
+            value[n] = rng.randint(-32768, 32767)
+    return implicit_tables((roots, bytes(tf), thr, left, right, value))
 
 
 def feature_rows(seed, count):
@@ -99,11 +112,11 @@ def feature_rows(seed, count):
 
 FORESTS = {
     "trained": kick_weights.TREES,
-    "random_depth3": random_forest(1, 40, 3),
-    "deep": random_forest(2, 30, 9),
-    "stumps_and_leaves": random_forest(3, 200, 1),
-    "one_leaf": ((0,), bytes([255]), (0,), (0,), (0,), (-65535,)),
-    "no_trees": ((), bytes([255]), (0,), (0,), (0,), (7,)),
+    "random": random_tables(1, 40),
+    "extremes_255_trees": random_tables(2, 255, extremes=True),
+    "converted_shapes": converted_forest(3, 60),
+    "one_tree": random_tables(4, 1),
+    "no_trees": (b"", (), ()),
 }
 
 
@@ -128,7 +141,7 @@ def test_simulated_walk_gives_the_portable_scores(sim, wired, name):
     viper_sim.reset_audit(sim)
     want = scores(a, rows)
     assert scores(b, rows) == want
-    if len(trees[0]) > 1:
+    if len(trees[2]) > 8:
         assert len(set(want)) > 5  # the rows reach different leaves
     assert not sim.wraps, "wrapped on lines %s" % sorted(sim.wraps)
 
@@ -206,23 +219,23 @@ def test_the_kernel_computes_kick_py_s_feature_layout(sim, wired):
 
 
 def test_bad_tables_raise_like_the_bytecode(sim, wired):
-    # one tree: node 0 splits on feature 3 at 0 into leaves 1 and 2
-    roots, tf, thr, left, right, value = (0,), bytes([3, 255, 255]), (0, 0, 0), (1, 0, 0), (2, 0, 0), (0, 5, -5)
-    bad = [
-        ((3,), tf, thr, left, right, value),  # a root past the tables
-        (roots, tf, thr, (7, 0, 0), (7, 0, 0), value),  # a child past the tables
-        (roots, bytes([N_FEAT, 255, 255]), thr, left, right, value),  # a feature past feat
-    ]
+    # one tree: node 0 splits on feature 3 at 0, its children always go left: leaves 5 (left) and -5
+    tf, thr, value = bytes([3, 0, 0, 0, 0, 0, 0]), (0,) + (32767,) * 6, (5, 0, 0, 0, -5, 0, 0, 0)
     rows = feature_rows(6, 4)
-    assert scores(KickModel((roots, tf, thr, left, right, value), 0), rows) == [5 if r[3] <= 0 else -5 for r in rows]
-    for trees in bad:
+    assert scores(KickModel((tf, thr, value), 0), rows) == [5 if r[3] <= 0 else -5 for r in rows]
+    for bad in (bytes([N_FEAT, 0, 0, 0, 0, 0, 0]), bytes([3, 0, 255, 0, 0, 0, 0])):  # a feature past feat
         with pytest.raises(IndexError):
-            scores(KickModel(trees, 0), rows)
+            scores(KickModel((bad, thr, value), 0), [[1] * N_FEAT])
         with pytest.raises(IndexError):
-            scores(wired.KickModel(trees, 0), rows)
-    with pytest.raises(IndexError):  # tables of different lengths
-        sim.score(array("h", [0] * N_FEAT), tf, array("h", thr[:-1]), array("H", left), array("H", right),
-                  array("i", value), array("H", roots))
+            scores(wired.KickModel((bad, thr, value), 0), [[1] * N_FEAT])
+    for short in ((tf[:6], thr, value), (tf, thr[:6], value), (tf, thr, value[:7]), (tf, thr, value + (1,) * 8)):
+        with pytest.raises(ValueError):  # not 7 + 7 + 8 a tree: refused before any walk
+            KickModel(short, 0)
+    with pytest.raises(ValueError):  # more than 255 trees: the sum's bound
+        KickModel(random_tables(5, 256), 0)
+    for short_tf, short_thr in ((tf[:6], thr), (tf, thr[:6])):  # the kernel checks the lengths itself
+        with pytest.raises(IndexError):
+            sim.score(array("h", [0] * N_FEAT), bytearray(short_tf), array("h", short_thr), array("h", value))
 
 
 @pytest.mark.parametrize("start", [0xF7F00000, 0x80000000 - 64], ids=["heap_above_2**31", "buffers_straddle_2**31"])
@@ -230,7 +243,7 @@ def test_addresses_above_2_31_do_not_matter(start):
     sim = viper_sim.load(VIPER_SRC, memory=viper_sim.Memory(start))
     w = wired_module(sim, "kick_wired_high")
     rows = feature_rows(7, 20)
-    for trees in (kick_weights.TREES, FORESTS["deep"]):
+    for trees in (kick_weights.TREES, FORESTS["random"], FORESTS["extremes_255_trees"]):
         assert scores(w.KickModel(trees, -5), rows) == scores(KickModel(trees, -5), rows)
 
 
