@@ -10,7 +10,11 @@
 # 52 ms per FFT on a 240 MHz ESP32 (docs: DESIGN.md section 3); timing it on the unix port gives a
 # factor, and the unix port's time per hop times that factor estimates the ESP32's.
 # Heap of the dress as on the board (unix port only): see device_bundles() and device_heap() below;
-# the JSON printed at the end holds the per-module and per-object-group breakdowns.
+# the JSON printed at the end holds the per-module and per-object-group breakdowns. Optional third mode,
+# "frozen": with THREADBEAT_MPY_UNIX32_FROZEN pointing at a 32-bit unix MicroPython built with the firmware
+# package frozen in (FROZEN_MANIFEST; README, "Freezing the firmware"), the same dress is started from the
+# frozen modules (a folder with no firmware/ in it). Frozen code is a snapshot of firmware/ when it was built:
+# the line says so and warns when a firmware source is newer than the binary.
 import argparse
 import datetime
 import json
@@ -37,6 +41,7 @@ GARMENTS = (("jacket", "esp32-jacket.json"), ("dress", "esp32s3-dress.json"))
 MPY_SRC = os.environ.get("THREADBEAT_MPY_SRC", "/work/mpy-src")
 BM_FFT = os.path.join(MPY_SRC, "tests", "perf_bench", "bm_fft.py")
 ESP32_BM_FFT_MS = 52.0  # bm_fft (3, 256): ms per 256-point FFT on a 240 MHz ESP32 (DESIGN.md section 3)
+FROZEN_ENV = "THREADBEAT_MPY_UNIX32_FROZEN"
 TARGET_HOP_MS = 3.5
 TARGET_HEAP_KB = 40
 TIME_WARM = 150  # hops before timing: the frame ring is full and the analyzer has settled
@@ -238,7 +243,39 @@ def device_bundles(tmp, board_file="esp32s3-dress.json"):
         for name, text in STANDINS.items():
             with open(os.path.join(out, name), "w") as f:
                 f.write(text)
+    if frozen_path():
+        roots["frozen"] = frozen_bundle(tmp, roots["fs"])
     return roots
+
+
+def frozen_path():
+    # The unix binary with the firmware frozen in, from $THREADBEAT_MPY_UNIX32_FROZEN, or None.
+    p = os.environ.get(FROZEN_ENV)
+    return p if p and os.path.isfile(p) and os.access(p, os.X_OK) else None
+
+
+def frozen_provenance(exe):
+    # Frozen modules are the firmware as it was when the binary was built: compare the binary's age with
+    # the newest firmware source it would hold (a checkout or an edit since makes the binary older).
+    from host_tools.build import firmware_modules
+
+    newest = max(firmware_modules(), key=lambda n: os.path.getmtime(os.path.join(ROOT, "firmware", n)))
+    t_src = os.path.getmtime(os.path.join(ROOT, "firmware", newest))
+    t_bin = os.path.getmtime(exe)
+    iso = lambda t: datetime.datetime.fromtimestamp(t, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return {"binary": exe, "binary_mtime": iso(t_bin), "newest_source": "firmware/" + newest,
+            "newest_source_mtime": iso(t_src), "stale": t_bin < t_src}
+
+
+def frozen_bundle(tmp, fs_root):
+    # The dress for the frozen binary: board.json, config.json and the stand-ins of the filesystem bundle,
+    # no firmware/ folder (and no main.py), so `import firmware.app` finds the frozen package.
+    out = os.path.join(tmp, "device-frozen")
+    os.makedirs(out)
+    for name in ["board.json", "config.json"] + sorted(STANDINS):
+        with open(os.path.join(fs_root, name), "rb") as f, open(os.path.join(out, name), "wb") as g:
+            g.write(f.read())
+    return out
 
 
 def import_order(modules):
@@ -272,24 +309,34 @@ def device_heap(roots):
     res = {}
     for kind, root in roots.items():
         rom = os.path.join(root, "romfs.img") if kind == "romfs" else None
+        exe = frozen_path() if kind == "frozen" else None
         if rom is not None and "VfsRom" not in run_unix32("import vfs; print(dir(vfs))"):
             res[kind] = {"skipped": "this unix build has no vfs.VfsRom (MICROPY_VFS_ROM)"}
             continue
-        r = json.loads(run_unix32(DEVICE_SCRIPT % (rom, DEVICE_GROUPS), root=root, timeout=300).strip().splitlines()[-1])
+        if exe is not None and "firmware" not in run_unix32("import sys\nsys.path.remove('')\nimport firmware\n"
+                                                             "print(firmware.__name__)", root=root, exe=exe):
+            raise SystemExit("device heap (frozen): %s has no frozen firmware package" % exe)
+        r = json.loads(run_unix32(DEVICE_SCRIPT % (rom, DEVICE_GROUPS), root=root, timeout=300,
+                                  exe=exe).strip().splitlines()[-1])
         if (rom is not None) != r["where"].startswith("/rom/"):
             raise SystemExit("device heap (%s): the modules came from %s" % (kind, r["where"]))
+        if exe is not None and (os.path.exists(os.path.join(root, "firmware")) or not r["where"].endswith(".py")):
+            raise SystemExit("device heap (frozen): the modules came from %s, not the frozen package" % r["where"])
         if "firmware.fft_viper" not in r["modules"] or "firmware.mapper_viper" not in r["modules"]:
             raise SystemExit("device heap (%s): the viper twins did not load: %s" % (kind, r["modules"]))
         order = import_order(r["modules"])
-        m = json.loads(run_unix32(DEVICE_MODULES % (rom, False, order), root=root, timeout=300).strip().splitlines()[-1])
+        m = json.loads(run_unix32(DEVICE_MODULES % (rom, False, order), root=root, timeout=300,
+                                  exe=exe).strip().splitlines()[-1])
         r.update(m)
         # per module with the qstr table grown beforehand (see DEVICE_MODULES); what the modules
         # cost together beyond these is the qstr table's growth
-        r["per_module"] = json.loads(run_unix32(DEVICE_MODULES % (rom, True, order), root=root,
-                                                timeout=300).strip().splitlines()[-1])["per_module"]
+        r["per_module"] = json.loads(run_unix32(DEVICE_MODULES % (rom, True, order), root=root, timeout=300,
+                                                exe=exe).strip().splitlines()[-1])["per_module"]
         r["qstr_table_bytes"] = r["modules_bytes"] - sum(b for _, b in r["per_module"])
         if rom is not None:
             r["image_bytes"] = os.path.getsize(rom)
+        if exe is not None:
+            r["provenance"] = frozen_provenance(exe)
         res[kind] = r
     return res
 
@@ -489,6 +536,24 @@ def device_lines(dev):
             "; the growth of the qstr table their names need: %s / %s." % (kb(fs["qstr_table_bytes"]),
                                                                           kb(rom["qstr_table_bytes"])))
     out.append("The App's objects (KB): " + ", ".join("%s %s" % (n, kb(b)) for n, b in fs["groups"]) + ".")
+    fz = dev.get("frozen")
+    if fz:
+        pv = fz["provenance"]
+        top = sorted(fz["per_module"], key=lambda x: -x[1])[:4]
+        out.append(
+            "Frozen (needs a MicroPython built with the `firmware` package frozen in, `FROZEN_MANIFEST`; "
+            "README, \"Freezing the firmware\"): **%s KB** (%s the %d KB target) with the modules frozen into "
+            "the unix binary %s (built %s: the firmware as it was then), %s KB modules (function and class "
+            "objects, module dicts; bytecode, constants and qstrs stay in the binary, as in flash on the "
+            "ESP32) + %s KB objects; largest modules (KB): %s." % (
+                kb(fz["startup_bytes"]), verdict(fz["startup_bytes"], TARGET_HEAP_KB * 1024), TARGET_HEAP_KB,
+                pv["binary"], pv["binary_mtime"], kb(fz["modules_bytes"]),
+                kb(fz["startup_bytes"] - fz["modules_bytes"]),
+                ", ".join("%s %s" % (m.split(".")[-1], kb(b)) for m, b in top)))
+        if pv["stale"]:
+            out.append("WARNING: the frozen binary is older than %s (%s): it may hold an older firmware than "
+                       "the sources; rebuild it for a current figure." % (pv["newest_source"],
+                                                                           pv["newest_source_mtime"]))
     return out
 
 

@@ -48,13 +48,16 @@ requires_unix32 = pytest.mark.skipif(
 )
 
 
-def run_unix32(code: str, root: str = REPO_ROOT, timeout: float = 60, args: tuple[str, ...] = ()) -> str:
+def run_unix32(
+    code: str, root: str = REPO_ROOT, timeout: float = 60, args: tuple[str, ...] = (), exe: str | None = None
+) -> str:
     """Run ``code`` (as __main__, cwd ``root``, ``import firmware.x`` works); return its stdout.
 
     ``args`` go before the script, e.g. ("-X", "heapsize=100K"). Raises MicroPythonUnixError on a
-    non-zero exit (uncaught exception, sys.exit(n)), a timeout, or a missing binary.
+    non-zero exit (uncaught exception, sys.exit(n)), a timeout, or a missing binary. ``exe``: another
+    binary of the same kind instead (bench/vm_cost.py: one with the firmware frozen in).
     """
-    exe = unix32_path()
+    exe = exe or unix32_path()
     if exe is None:
         raise MicroPythonUnixError(f"no 32-bit MicroPython unix binary: set {ENV_VAR}")
     env = dict(os.environ)
