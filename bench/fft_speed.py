@@ -29,6 +29,7 @@ import time
 from array import array
 import firmware.fft as F
 import firmware.fft_viper as V
+F._viper = None  # RealFFT.run's portable bytecode (fft.py hands the transform to the viper twin when it loads)
 n = {n}
 src = array('i', {frame!r})
 f = F.RealFFT(n)
@@ -121,6 +122,7 @@ def main() -> int:
     ap.add_argument("--n", type=int, default=512, choices=(256, 512, 1024))
     ap.add_argument("--batches", type=int, default=400, help="batches of 20 viper transforms (best one kept)")
     ap.add_argument("--repeats", type=int, default=2, help="port runs per kind (best one kept)")
+    ap.add_argument("--no-readme", action="store_true", help="print only; do not write README.md's fft section")
     args = ap.parse_args()
     exe = unix32_path()
     if exe is None:
@@ -174,6 +176,25 @@ def main() -> int:
     print("  viper / C              %8.2f x   (target: within 3x)" % out["viper_over_c"])
     print("  bit-identical: %s" % ("yes" if out["identical"] else "NO"))
     print(json.dumps(out))
+    if not args.no_readme:
+        from bench import readme
+
+        readme.update("fft", [
+            "One %d-point fixed-point real FFT on the 32-bit x86 MicroPython unix port, refill excluded, best of "
+            "%d batches (`python bench/fft_speed.py`), beside the same algorithm in C (bench/c_fft, %s) in the same "
+            "run:" % (n, args.batches, out["c_flags"]),
+            "",
+            "| implementation | µs per transform | vs C |",
+            "|---|---|---|",
+            "| bytecode (`RealFFT.run`) | %.1f | %.0fx |" % (out["bytecode_us"], out["bytecode_us"] / c_us),
+            "| viper (`fft_viper`, source) | %.2f | **%.2fx** (target: within 3x) |" % (v_us, out["viper_over_c"]),
+        ] + (["| viper (`.mpy` for x86, as deployed) | %.2f | %.2fx |" % (mpy["viper_us"], out["viper_mpy_over_c"])]
+             if mpy else []) + [
+            "| C | %.2f | 1x |" % c_us,
+            "",
+            "Bit-identical outputs (viper, bytecode, C, numpy reference): %s. _%s_"
+            % ("yes" if out["identical"] else "NO", readme.stamp()),
+        ])
     return 0 if out["identical"] else 1
 
 
