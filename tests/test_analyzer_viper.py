@@ -4,7 +4,6 @@
 import os
 import random
 import shutil
-import subprocess
 import sys
 import types
 from array import array
@@ -277,17 +276,6 @@ def _stream(tmp_path):
     return path, sets, every, want
 
 
-def _wired_root(tmp_path, mpy):
-    root = tmp_path / "root"
-    (root / "firmware").mkdir(parents=True)
-    for name in os.listdir(os.path.join(ROOT, "firmware")):
-        if name.endswith(".py"):
-            shutil.copy(os.path.join(ROOT, "firmware", name), root / "firmware" / name)
-    if mpy:
-        src = root / "firmware" / "analyzer_viper.py"
-        subprocess.run([MPY_CROSS, "-march=x86", "-o", str(src)[:-3] + ".mpy", str(src)], check=True)
-        src.unlink()
-    return str(root)
 
 
 @mpunix.requires_unix32
@@ -295,7 +283,7 @@ def _wired_root(tmp_path, mpy):
                                                                                    reason="mpy-cross not found"))],
                          ids=["source", "mpy"])
 def test_unix_port_kernels_are_bit_identical_and_allocate_nothing(tmp_path, mpy):
-    root = _wired_root(tmp_path, mpy)
+    root = mpunix.firmware_root(tmp_path, "analyzer_viper" if mpy else None)
     path, sets, every, want = _stream(tmp_path)
     code = _UNIX_CODE.format(sets=sets, every=every, path=path, n=N_LEVELS)
     out = mpunix.run_unix32(code, root=root, timeout=600)

@@ -4,7 +4,6 @@
 import os
 import random
 import shutil
-import subprocess
 import sys
 import types
 from array import array
@@ -317,17 +316,6 @@ print('heap', locked)
 """
 
 
-def _wired_root(tmp_path, mpy):
-    root = tmp_path / "root"
-    (root / "firmware").mkdir(parents=True)
-    for name in os.listdir(os.path.join(ROOT, "firmware")):
-        if name.endswith(".py"):
-            shutil.copy(os.path.join(ROOT, "firmware", name), root / "firmware" / name)
-    if mpy:
-        src = root / "firmware" / "kick_viper.py"
-        subprocess.run([MPY_CROSS, "-march=x86", "-o", str(src)[:-3] + ".mpy", str(src)], check=True)
-        src.unlink()
-    return str(root)
 
 
 @mpunix.requires_unix32
@@ -335,7 +323,7 @@ def _wired_root(tmp_path, mpy):
                                                                                    reason="mpy-cross not found"))],
                          ids=["source", "mpy"])
 def test_unix_port_walk_is_bit_identical_and_allocates_nothing(tmp_path, mpy):
-    root = _wired_root(tmp_path, mpy)
+    root = mpunix.firmware_root(tmp_path, "kick_viper" if mpy else None)
     path = str(tmp_path / "rows")
     forests, want = [], []
     with open(path, "wb") as f:

