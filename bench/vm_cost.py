@@ -138,7 +138,9 @@ DEVICE_GROUPS = (
     ("console (protocol, link)", "app.control = None\napp.link = None"),
     ("engine, app, health, params", "app.engine = None\neng = None\napp = None"),
 )
-DEVICE_SCRIPT = """
+# Both device scripts start alike: the stand-ins imported before the baseline, and the ROMFS image
+# (when ROM names one) mounted at /rom.
+DEVICE_PRELUDE = """
 import gc, json, sys
 sys.path.insert(0, "")
 import machine, neopixel
@@ -151,7 +153,8 @@ if ROM:
     f = None
     vfs.mount(vfs.VfsRom(img), "/rom")
     sys.path.insert(0, "/rom")
-gc.collect()
+"""
+DEVICE_SCRIPT = DEVICE_PRELUDE + """gc.collect()
 base = gc.mem_alloc()
 from firmware.app import build
 app = build("")
@@ -170,20 +173,7 @@ for name, code in %r:
 print(json.dumps({"startup_bytes": startup, "modules": mods, "groups": groups, "left": last,
                   "where": sys.modules["firmware.app"].__file__}))
 """
-DEVICE_MODULES = """
-import gc, json, sys
-sys.path.insert(0, "")
-import machine, neopixel
-ROM = %r
-if ROM:
-    import vfs
-    f = open(ROM, "rb")
-    img = f.read()
-    f.close()
-    f = None
-    vfs.mount(vfs.VfsRom(img), "/rom")
-    sys.path.insert(0, "/rom")
-PREGROW = %r
+DEVICE_MODULES = DEVICE_PRELUDE + """PREGROW = %r
 if PREGROW:
     # Grow MicroPython's qstr table first (interning junk names until it allocates a pool of over
     # 1,000 entries): otherwise the module whose names overflow a pool is charged the whole new pool

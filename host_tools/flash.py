@@ -96,8 +96,13 @@ def plan(profile_path, profile, board_files, reset_config=False, config=None, so
 
 
 def transfers(actions):
-    # The actions that send bytes to the board.
+    # The actions that send files to the board's filesystem.
     return [a for a in actions if a.action in ("copy", "write") and a.reason != "unchanged"]
+
+
+def sent(actions):
+    # Everything that sends bytes: the file transfers and a changed ROMFS image.
+    return transfers(actions) + [a for a in actions if a.action == "romfs" and a.reason != "unchanged"]
 
 
 def format_plan(actions, port=None):
@@ -105,7 +110,7 @@ def format_plan(actions, port=None):
     for a in actions:
         size = "%7d" % a.size if a.action in ("copy", "write", "romfs") else "       "
         lines.append("%-6s %s  %-28s %s" % (a.action, size, a.path, a.reason))
-    moved = transfers(actions) + [a for a in actions if a.action == "romfs" and a.reason != "unchanged"]
+    moved = sent(actions)
     total = sum(a.size for a in moved)
     removed = sum(1 for a in actions if a.action == "remove")
     where = "to %s" % port if port else "(dry run, board contents unknown: every file counts as new)"
@@ -291,6 +296,11 @@ def parse_romfs(text):
     raise CommandError("the board's answer about ROMFS could not be read")
 
 
+def probe_romfs(exe, port, length, timeout=MPREMOTE_TIMEOUT):
+    # (partitions, partition bytes, sha256 of the first `length` bytes or None) from the board.
+    return parse_romfs(run_mpremote([exe, "connect", port, "exec", romfs_script(length)], port, timeout))
+
+
 def check_romfs(probe, image_size):
     # Raise a CommandError saying what to do when the image cannot go into the board's ROMFS partition.
     count, size, _ = probe
@@ -461,7 +471,7 @@ def deploy(exe, port, path, profile, reset_config=False, config=None, source=Fal
             check_board(info, tmp, list(bundle))
         else:  # the .mpy files are inside the image: check the board's architecture against the build's
             check_board(info)
-            probe = parse_romfs(run_mpremote([exe, "connect", port, "exec", romfs_script(image[0])], port, timeout))
+            probe = probe_romfs(exe, port, image[0], timeout)
             check_romfs(probe, image[0])
             barch = board_mpy(info["mpy"])[2] if info.get("mpy") else None
             want = build.ARCH.get(profile["chip"])
@@ -481,8 +491,7 @@ def deploy(exe, port, path, profile, reset_config=False, config=None, source=Fal
         if image is not None and actions[0].reason == "changed":
             # mpremote's own writer (erase, write in chunks, finish); the board mounts the image at /rom
             run_mpremote([exe, "connect", port, "romfs", "deploy", os.path.join(tmp, build.ROMFS_IMAGE)], port, timeout)
-            probe = parse_romfs(run_mpremote([exe, "connect", port, "exec", romfs_script(image[0])], port, timeout))
-            if probe[2] != image[1]:
+            if probe_romfs(exe, port, image[0], timeout)[2] != image[1]:
                 raise CommandError("after `mpremote romfs deploy` the board's ROMFS partition differs from romfs.img "
                                    "(a write did not take); flash again")
     version = parse_version(run_mpremote([exe, "connect", port, "exec", version_script()], port, timeout))
@@ -528,7 +537,7 @@ def cmd_flash(args):
     t0 = time.monotonic()
     actions, info, version = deploy(exe, port, path, profile, args.reset_config, config, args.source, args.timeout,
                                     romfs=args.romfs)
-    moved = transfers(actions) + [a for a in actions if a.action == "romfs" and a.reason != "unchanged"]
+    moved = sent(actions)
     print("copied %d files (%d bytes) in %.1f s; the board imports firmware %s"
           % (len(moved), sum(a.size for a in moved), time.monotonic() - t0, version))
     if args.no_reset:

