@@ -168,6 +168,15 @@ KIT_ROLES: dict[str, dict[str, list[str]]] = {
     "HardElectro1": dict(kick=["Kick 1", "Kick 3"], snare=["Snare", "Clap 1"],
                          hat=["Closed HH 2"], hat_open=["Open HH"]),
 }
+# Further kicks of the kits that bench/data's dev split already uses, for extra DEV material only
+# (bench/make_extra_dev.py --kick-pool): no kit of the test split appears here, and KIT_ROLES is left
+# as it is, so the test split's recipes (and random streams) stay the same.
+DEV_KICK_POOL: list[tuple[str, str]] = [
+    ("ElectricEmpireKit", k) for k in ("Kick Lite 1", "Kick Lite 2", "Kick Low 1", "Kick Nz",
+                                       "Kick Old", "Kick Ring", "Kick Dist", "Kick Hard 2")
+] + [("rumpf_kit_z01_h2", "f3 - bass drum 2"), ("rumpf_kit_z01_h2", "a3 - bass drum 4"),
+     ("GMRockKit", "Kick"), ("ForzeeStereo", "Kick (Tama"), ("BJA_Pacific", "BassDrum"),
+     ("Millo_MultiLayered3", "Kick")]
 TOM_ROLES = ("tom_hi", "tom_mid", "tom_lo")
 KITS_WITH_TOMS = [k for k, roles in KIT_ROLES.items() if all(r in roles for r in TOM_ROLES)]
 
@@ -256,6 +265,14 @@ def load_sample(path: str) -> tuple[np.ndarray, int]:
 
 
 @lru_cache(maxsize=None)
+def rated_sample(path: str, rate: float) -> tuple[np.ndarray, int]:
+    """load_sample's sample played ``rate`` times faster (pitch up by ``rate``), and its onset."""
+    x, _ = load_sample(path)
+    y = resample(x, int(round(SR * rate)), SR)
+    return y, true_onset(y, SR)
+
+
+@lru_cache(maxsize=None)
 def instrument_peak(inst: Instrument) -> float:
     """Peak over all layers, so layers keep their recorded relative loudness."""
     return max(float(np.max(np.abs(load_sample(lay.path)[0]))) for lay in inst.layers) or 1.0
@@ -264,11 +281,18 @@ def instrument_peak(inst: Instrument) -> float:
 class DrumKit:
     """One hydrogen kit with one instrument chosen per role (e.g. which of several kicks)."""
 
-    def __init__(self, kit: str, rng: np.random.Generator):
+    def __init__(self, kit: str, rng: np.random.Generator, kick: str | None = None,
+                 kick_rate: float = 1.0):
+        # kick: this instrument as the kick instead of KIT_ROLES' choice (the random stream is
+        # used the same either way); kick_rate: the kick sample resampled by this factor (< 1
+        # lower, longer and slower to swell; > 1 higher and snappier), dev material only.
         self.name = kit
+        self.kick_rate = kick_rate
         self.roles: dict[str, Instrument] = {}
         for role, names in KIT_ROLES[kit].items():
             self.roles[role] = find_instrument(kit, names[int(rng.integers(len(names)))])
+        if kick is not None:
+            self.roles["kick"] = find_instrument(kit, kick)
 
     def describe(self, with_kick: bool = True) -> str:
         parts = [f"{role}={inst.name}" for role, inst in self.roles.items()
@@ -281,7 +305,10 @@ class DrumKit:
         if inst is None:
             return None
         layer = _pick_layer(inst.layers, velocity, rng)
-        x, onset = load_sample(layer.path)
+        if role == "kick" and self.kick_rate != 1.0:
+            x, onset = rated_sample(layer.path, self.kick_rate)
+        else:
+            x, onset = load_sample(layer.path)
         gain = velocity * layer.gain * inst.volume / instrument_peak(inst)
         return x, onset, gain
 

@@ -85,6 +85,25 @@ def markdown(table, split, config):
     return lines
 
 
+def kit_note(files):
+    # Which drum kits the scored mixes use, and whether training (bench/data's dev split and
+    # bench/data/extra, all dev) ever heard them.
+    def kits(entries):
+        return {f.get("details", {}).get("kit") for f in entries if f["category"] in KICK_CATS} - {None}
+
+    dev = []
+    for d in (DATA, os.path.join(DATA, "extra")):
+        if os.path.exists(os.path.join(d, "index.json")):
+            for f in json.load(open(os.path.join(d, "index.json")))["files"]:
+                if f["split"] == "dev" and f["category"] in KICK_CATS and f["mic"] == "clean":
+                    with open(os.path.join(d, f["json"])) as fh:
+                        dev.append(dict(f, **json.load(fh)))
+    scored, heard = kits(files), kits(dev)
+    both = sorted(scored & heard)
+    return "Drum kits in the scored mixes: %d; heard in training: %s. Training kits: %d." % (
+        len(scored), ", ".join(both) if both else "none", len(heard))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--split", default="test", choices=("test", "dev", "all"))
@@ -115,7 +134,7 @@ def main():
         with open(args.json, "w") as f:
             json.dump({d: {"%s/%s" % k: v for k, v in rows.items()} for d, rows in table.items()}, f, indent=1)
     if not args.no_readme and args.split == "test":
-        readme.update("detect", lines + ["", "_%s; %d files_" % (readme.stamp(), len(files))])
+        readme.update("detect", lines + ["", kit_note(files), "", "_%s; %d files_" % (readme.stamp(), len(files))])
     return 0
 
 

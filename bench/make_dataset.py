@@ -167,8 +167,10 @@ def plan_song(rng: np.random.Generator, duration: float, kit_name: str, groove: 
     n_bars = int(math.ceil((duration - grid.start) / (16 * grid.step))) + 1
     key = int(rng.integers(12))
     prog = dl.PROGRESSIONS[int(rng.integers(len(dl.PROGRESSIONS)))]
-    return Song(grid, n_bars, duration, arrangement(n_bars, rng, ov), dl.DrumKit(kit_name, rng),
-                groove, with_kick, key, [prog[b % len(prog)] for b in range(n_bars)])
+    plan = arrangement(n_bars, rng, ov)  # before the kit: the random stream's order is the recipe
+    kit = dl.DrumKit(kit_name, rng, ov.get("kick"), ov.get("kick_rate", 1.0))
+    return Song(grid, n_bars, duration, plan, kit, groove, with_kick, key,
+                [prog[b % len(prog)] for b in range(n_bars)])
 
 
 def song_drums(rng: np.random.Generator, song: Song, ov: dict) -> tuple[dict, list, list]:
@@ -230,10 +232,12 @@ def gm_parts(rng: np.random.Generator, song: Song, low_steps: list, bass_style: 
 def voice_part(kind: str, rng: np.random.Generator, song: Song, tmpdir: str
                ) -> tuple[np.ndarray, str]:
     """Speech, espeak "singing" or a GM choir melody (in the song's key) to lay over a mix."""
-    if kind == "speech":
-        return dl.speech_track(rng, song.duration, dl.SR, tmpdir, n_voices=1 + int(rng.integers(2)))
-    if kind == "sung":
-        return dl.sung_track(rng, song.grid, song.n_bars, song.duration, dl.SR, tmpdir)
+    if kind in ("speech", "sung"):  # int(duration * SR) samples, which may be one short of song.n
+        if kind == "speech":
+            x, desc = dl.speech_track(rng, song.duration, dl.SR, tmpdir, n_voices=1 + int(rng.integers(2)))
+        else:
+            x, desc = dl.sung_track(rng, song.grid, song.n_bars, song.duration, dl.SR, tmpdir)
+        return dl.fit_length(x, song.n), desc
     program = int(rng.choice(dl.CHOIR_PROGRAMS))
     notes = dl.melody(song.grid, song.chords, song.key, rng, song.end, 60, 76, (4, 8, 8), 0.2)
     x = dl.render_notes(notes, program, song.n, tmpdir, "choir")
@@ -256,6 +260,8 @@ def song_details(song: Song, kick_hits: list, levels: dict, voice: str | None,
                  music: dict) -> dict:
     roles = {r: i.name for r, i in song.kit.roles.items() if song.with_kick or r != "kick"}
     attack = dl.attack_ms(song.kit.roles["kick"]) if song.with_kick else None
+    if song.with_kick and song.kit.kick_rate != 1.0:
+        music = dict(music, kick_rate=song.kit.kick_rate)
     return dict(kit=song.kit.name, instruments=roles, groove=song.groove,
                 bpm=round(song.grid.bpm, 2), swing=round(song.grid.swing, 3), bars=song.n_bars,
                 sections="".join(p["section"][0].upper() for p in song.plan),
@@ -442,11 +448,13 @@ def garment_clip(clip: Clip, rng: np.random.Generator) -> tuple[Clip, str, dict]
     return Clip(y, clip.sr, clip.kicks, src), src, dict(clip.details, garment=gp)
 
 
-def run_job(job: Job, out_dir: str) -> list[dict]:
-    """Generate one clip in both versions, write audio + JSON, return both annotations."""
+def run_job(job: Job, out_dir: str, ov: dict | None = None) -> list[dict]:
+    """Generate one clip in both versions, write audio + JSON, return both annotations.
+
+    ov: the recipe's overrides (e.g. kit, kick, kick_rate); none for bench/data's own clips."""
     t0 = time.time()
     with tempfile.TemporaryDirectory(prefix="threadbeat_") as tmp:
-        clip = RECIPES[job.category](job.rng(0), job.duration(), tmp, job.index, {})
+        clip = RECIPES[job.category](job.rng(0), job.duration(), tmp, job.index, ov or {})
     garment, gsrc, gdetails = garment_clip(clip, job.rng(1))
     names = (job.base + "_clean", job.base + "_garment")
     split = split_of(job.index)

@@ -3,7 +3,10 @@
 # rule), written to bench/data/extra with their own index.json. The test split (even numbers up to
 # make_dataset.PLAN's counts, in bench/data) is neither touched nor re-made; no extra clip shares a
 # name or a random stream with a test clip.
-# Usage: python bench/make_extra_dev.py [--out DIR] [--per-category N]
+# --kick-pool N adds N mixes and N mixes with voice (numbers from POOL_FIRST on) whose kick comes from
+# dataset_lib.DEV_KICK_POOL (more kicks of the dev kits), half of them resampled (KICK_RATES), so the
+# model meets more kinds of kick than the dev kits' own; the test split's kits stay unseen.
+# Usage: python bench/make_extra_dev.py [--out DIR] [--per-category N] [--kick-pool N]
 import argparse
 import json
 import os
@@ -16,6 +19,24 @@ import make_dataset as md  # noqa: E402
 DEFAULT_OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "extra")
 # clips per category for a given --per-category N (kick material weighs most)
 SHARE = {"mix": 1.0, "mix_voice": 0.8, "kickfree": 0.6, "speech": 0.2}
+POOL_FIRST = 201  # kick-pool clips' numbers start here (past every --per-category clip up to 40)
+KICK_RATES = (0.75, 0.8, 0.9, 1.1, 1.25)  # resampling factors for half of the kick-pool clips
+
+
+def pool_jobs(seed, n):
+    # (job, overrides) for n kick-pool mixes and n kick-pool mixes with voice: the kit and kick
+    # cycle through DEV_KICK_POOL; every other clip's kick is resampled by a rate drawn from its own stream.
+    out = []
+    for cat in ("mix", "mix_voice"):
+        idx = [i for i in range(POOL_FIRST, POOL_FIRST + 2 * n) if md.split_of(i) == "dev"]
+        for k, i in enumerate(idx):
+            job = md.Job(cat, i, seed, False)
+            kit, kick = md.dl.DEV_KICK_POOL[k % len(md.dl.DEV_KICK_POOL)]
+            ov = dict(kit=kit, kick=kick)
+            if (k + k // len(md.dl.DEV_KICK_POOL)) % 2:  # each kick both as it is and resampled
+                ov["kick_rate"] = KICK_RATES[int(job.rng(7).integers(len(KICK_RATES)))]
+            out.append((job, ov))
+    return out
 
 
 def extra_jobs(seed, per_category):
@@ -25,7 +46,7 @@ def extra_jobs(seed, per_category):
         first = md.PLAN[cat] + 1  # past every clip of bench/data
         idx = [i for i in range(first, first + 4 * count) if md.split_of(i) == "dev"][:count]
         jobs += [md.Job(cat, i, seed, False) for i in idx]
-    return jobs
+    return [(j, None) for j in jobs]
 
 
 def main(argv=None):
@@ -33,13 +54,15 @@ def main(argv=None):
     ap.add_argument("--out", default=DEFAULT_OUT)
     ap.add_argument("--seed", type=int, default=20240601)
     ap.add_argument("--per-category", type=int, default=40)
+    ap.add_argument("--kick-pool", type=int, default=0, help="mixes (and as many with voice) with pool kicks")
     args = ap.parse_args(argv)
     missing = md.dl.missing_requirements()
     if missing:
         print("missing: " + ", ".join(missing), file=sys.stderr)
         return 2
-    jobs = extra_jobs(args.seed, args.per_category)
-    assert all(md.split_of(j.index) == "dev" and j.index > md.PLAN[j.category] for j in jobs)
+    jobs = extra_jobs(args.seed, args.per_category) + pool_jobs(args.seed, args.kick_pool)
+    assert all(md.split_of(j.index) == "dev" and j.index > md.PLAN[j.category] for j, _ in jobs)
+    assert len({j.base for j, _ in jobs}) == len(jobs)
     os.makedirs(args.out, exist_ok=True)
     index_path = os.path.join(args.out, "index.json")
     done = set()
@@ -49,19 +72,19 @@ def main(argv=None):
         if old.get("seed") == args.seed:
             done = {f["name"] for f in old["files"]
                     if all(os.path.isfile(os.path.join(args.out, f[k])) for k in ("wav", "json"))}
-    todo = [j for j in jobs if j.base + "_clean" not in done or j.base + "_garment" not in done]
+    todo = [(j, ov) for j, ov in jobs if j.base + "_clean" not in done or j.base + "_garment" not in done]
     t0 = time.time()
     print("%d extra dev clips x 2 versions into %s (%d to make)" % (len(jobs), args.out, len(todo)))
     failed = set()
-    for k, job in enumerate(todo, 1):  # one at a time, so that a recipe failing on one clip skips only it
+    for k, (job, ov) in enumerate(todo, 1):  # one at a time, so that a recipe failing on one clip skips only it
         try:
-            m = md.run_job(job, args.out)[0]
+            m = md.run_job(job, args.out, ov)[0]
             print("[%2d/%d] %-14s %5.1f s %3d kicks" % (k, len(todo), job.base, m["duration"], len(m["kicks"])),
                   flush=True)
         except Exception as e:  # noqa: BLE001 -- e.g. a stem one sample short in make_dataset's mixer
             print("[%2d/%d] %-14s skipped: %s" % (k, len(todo), job.base, e), flush=True)
             failed.add(job.base)
-    names = {j.base + s for j in jobs if j.base not in failed for s in ("_clean", "_garment")}
+    names = {j.base + s for j, _ in jobs if j.base not in failed for s in ("_clean", "_garment")}
     metas = []
     for name in sorted(names):
         with open(os.path.join(args.out, name + ".json")) as fh:

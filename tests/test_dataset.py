@@ -200,3 +200,68 @@ def test_quick_run_is_skipped_when_up_to_date(quick_set):
     run = subprocess.run([sys.executable, SCRIPT, "--out", str(out), "--quick"],
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 0 and "up to date" in run.stdout
+
+
+# --------------------------------------------------------------------------------------------
+# (c) the split by drum kit, and the extra dev material's kick pool
+# --------------------------------------------------------------------------------------------
+
+def _bench_module(name: str):
+    sys.path.insert(0, os.path.join(ROOT, "bench"))
+    try:
+        return __import__(name)
+    finally:
+        sys.path.pop(0)
+
+
+def _mix_kits(md, indices_by_category) -> set:
+    # the kit build_mix picks for each (category, index) without overrides
+    offset = {"mix": 0, "mix_voice": md.PLAN["mix"]}
+    return {md.KITS[(i - 1 + offset[c]) % len(md.KITS)] for c, idx in indices_by_category.items() for i in idx}
+
+
+def test_dev_and_test_mixes_share_no_kit_and_the_pool_stays_on_dev_kits():
+    # bench/data's test mixes are played on kits that no dev mix uses (train_detector's folds by kit
+    # rely on it), and the kick pool of the extra dev material only takes kicks of dev kits
+    md = _bench_module("make_dataset")
+    xd = _bench_module("make_extra_dev")
+    test = _mix_kits(md, {c: [i for i in range(1, md.PLAN[c] + 1) if md.split_of(i) == "test"]
+                          for c in ("mix", "mix_voice")})
+    dev_idx = {c: [i for i in range(1, 400) if md.split_of(i) == "dev"] for c in ("mix", "mix_voice")}
+    dev = _mix_kits(md, dev_idx)
+    assert test and dev and not test & dev
+    pool = xd.pool_jobs(1, 40)
+    assert {ov["kit"] for _, ov in pool} <= dev
+    assert {kit for kit, _ in md.dl.DEV_KICK_POOL} <= dev
+    names = [j.base for j, _ in pool]
+    assert len(set(names)) == len(names) == 80
+    assert all(md.split_of(j.index) == "dev" and j.index >= xd.POOL_FIRST for j, _ in pool)
+    extra = {j.base for j, _ in xd.extra_jobs(1, 40)}
+    assert not extra & set(names)
+    rated = [ov for _, ov in pool if "kick_rate" in ov]
+    assert len(rated) == 40 and {ov["kick_rate"] for ov in rated} <= set(xd.KICK_RATES)
+    for kit, kick in md.dl.DEV_KICK_POOL:  # every kick both as recorded and resampled
+        assert any(ov["kick"] == kick and ov["kit"] == kit and "kick_rate" in ov for _, ov in pool)
+        assert any(ov["kick"] == kick and ov["kit"] == kit and "kick_rate" not in ov for _, ov in pool)
+
+
+def test_kick_override_and_rate_keep_the_rest_of_the_kit():
+    if not os.path.isdir(_bench_module("dataset_lib").DRUMKIT_DIR):
+        pytest.skip("hydrogen-data is not installed")
+    dl = _bench_module("dataset_lib")
+    plain = dl.DrumKit("ElectricEmpireKit", np.random.default_rng(5))
+    other = dl.DrumKit("ElectricEmpireKit", np.random.default_rng(5), "Kick Old", 0.8)
+    assert other.roles["kick"].name == "Kick Old" != plain.roles["kick"].name
+    assert {r: i.name for r, i in plain.roles.items() if r != "kick"} == \
+        {r: i.name for r, i in other.roles.items() if r != "kick"}
+    x, onset = dl.load_sample(other.roles["kick"].layers[0].path)
+    y, onset_y = other.hit("kick", 1.0, np.random.default_rng(0))[:2]
+    assert abs(len(y) - len(x) / 0.8) <= 2  # 0.8 times as fast: longer, lower
+    assert abs(onset_y - onset / 0.8) <= 0.002 * dl.SR
+    n = 1 << int(np.ceil(np.log2(len(y))))
+    power = lambda v: np.abs(np.fft.rfft(v, n)) ** 2  # noqa: E731
+    freqs = np.fft.rfftfreq(n, 1 / dl.SR)
+    centroid = lambda v: np.sum(freqs * power(v)) / np.sum(power(v))  # noqa: E731
+    assert centroid(y) == pytest.approx(0.8 * centroid(x), rel=0.05)  # about four semitones lower
+    z, _ = dl.DrumKit("ElectricEmpireKit", np.random.default_rng(5)).hit("kick", 1.0, np.random.default_rng(0))[:2]
+    assert len(z) == len(dl.load_sample(plain.roles["kick"].layers[0].path)[0])  # rate 1: as recorded

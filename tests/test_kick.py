@@ -240,3 +240,29 @@ def test_model_finds_the_fixture_kicks_clean_and_through_the_garment_mic():
             ann = json.load(fh)
         s = score(ann["kicks"], replay.run(x, profile, render=False).beats)
         assert s["recall"] >= 0.8 and s["precision"] >= 0.8, (name, s)
+
+
+def test_cross_validation_folds_hold_out_whole_kits():
+    # train_detector's folds by kit: every clip of a kit (clean, garment, augmented) in one fold, the
+    # folds about equal in clips; clips without a kick (and every clip by song) fold by song
+    from bench.train_detector import FOLDS, folds
+
+    class C:
+        def __init__(self, name, song, kit):
+            self.name, self.song, self.kit = name, song, kit
+
+    kits = {"A": 9, "B": 5, "C": 4, "D": 3, "E": 3}
+    clips = [C("%s%d%s" % (k, i, v), "%s%d" % (k, i), k) for k, n in kits.items() for i in range(n)
+             for v in ("c", "g")]
+    clips += [C("free%d%s" % (i, v), "free%d" % i, None) for i in range(6) for v in ("c", "g")]
+    fold = folds(clips, "kit")
+    for k in kits:
+        assert len({fold[c.name] for c in clips if c.kit == k}) == 1
+    sizes = [sum(1 for c in clips if c.kit and fold[c.name] == f) for f in range(FOLDS)]
+    assert sorted(sizes) == [14, 16, 18]  # A | B+E | C+D, dealt largest first to the smallest fold
+    by_song = folds(clips, "song")
+    for c in clips:
+        assert by_song[c.name] == by_song[c.name[:-1] + ("g" if c.name.endswith("c") else "c")]
+        if c.kit is None:
+            assert fold[c.name] == by_song[c.name]
+    assert len({by_song[c.name] for c in clips if c.kit == "A"}) > 1  # by song, a kit spreads out
