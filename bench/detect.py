@@ -9,7 +9,6 @@ import os
 import sys
 from concurrent.futures import ProcessPoolExecutor
 
-
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
@@ -85,6 +84,23 @@ def markdown(table, split, config):
     return lines
 
 
+def read_index(d, keep):
+    # Index entries of directory d for which keep(entry) holds, each with its annotation merged in.
+    out = []
+    for f in json.load(open(os.path.join(d, "index.json")))["files"]:
+        if keep(f):
+            with open(os.path.join(d, f["json"])) as fh:
+                out.append(dict(f, **json.load(fh)))
+    return out
+
+
+def run_all(files, board, config, peers):
+    # detect_file on every file, on all cores.
+    jobs = [(os.path.join(DATA, f["name"] + ".wav"), board, config, peers) for f in files]
+    with ProcessPoolExecutor(max(1, os.cpu_count() or 1)) as ex:
+        return list(ex.map(detect_file, jobs))
+
+
 def kit_note(files):
     # Which drum kits the scored mixes use, and whether training (bench/data's dev split and
     # bench/data/extra, all dev) ever heard them.
@@ -94,10 +110,7 @@ def kit_note(files):
     dev = []
     for d in (DATA, os.path.join(DATA, "extra")):
         if os.path.exists(os.path.join(d, "index.json")):
-            for f in json.load(open(os.path.join(d, "index.json")))["files"]:
-                if f["split"] == "dev" and f["category"] in KICK_CATS and f["mic"] == "clean":
-                    with open(os.path.join(d, f["json"])) as fh:
-                        dev.append(dict(f, **json.load(fh)))
+            dev += read_index(d, lambda f: f["split"] == "dev" and f["category"] in KICK_CATS and f["mic"] == "clean")
     scored, heard = kits(files), kits(dev)
     both = sorted(scored & heard)
     return "Drum kits in the scored mixes: %d; heard in training: %s. Training kits: %d." % (
@@ -112,10 +125,7 @@ def sweep_lines(files, board, values):
              "| sensitivity | clean mic | garment mic | kick-free music (clean / garment) | speech, silence, hiss, hum |",
              "|---|---|---|---|---|"]
     for v in values:
-        config = {"params": {"sensitivity": v}}
-        jobs = [(os.path.join(DATA, f["name"] + ".wav"), board, config, False) for f in files]
-        with ProcessPoolExecutor(max(1, os.cpu_count() or 1)) as ex:
-            results = list(ex.map(detect_file, jobs))
+        results = run_all(files, board, {"params": {"sensitivity": v}}, False)
         rows = evaluate(files, results, ["ours"])["ours"]
         cells = ["F1 %.2f (P %.2f R %.2f)" % (r["f1"], r["precision"], r["recall"])
                  for r in (rows[("all mixes", "clean")], rows[("all mixes", "garment")])]
@@ -140,11 +150,7 @@ def main():
     if not os.path.exists(index):
         print("no dataset: run `python bench/make_dataset.py` first", file=sys.stderr)
         return 2
-    files = []
-    for f in json.load(open(index))["files"]:
-        if args.split == "all" or f["split"] == args.split:
-            with open(os.path.join(DATA, f["json"])) as fh:
-                files.append(dict(f, **json.load(fh)))
+    files = read_index(DATA, lambda f: args.split == "all" or f["split"] == args.split)
     if args.sweep:
         lines = sweep_lines(files, args.board, [int(v) for v in args.sweep.split(",")])
         print("\n".join(lines))
@@ -153,9 +159,7 @@ def main():
                 readme.stamp(), args.sweep)])
         return 0
     config = json.load(open(args.config)) if args.config else None
-    jobs = [(os.path.join(DATA, f["name"] + ".wav"), args.board, config, not args.no_peers) for f in files]
-    with ProcessPoolExecutor(max(1, os.cpu_count() or 1)) as ex:
-        results = list(ex.map(detect_file, jobs))
+    results = run_all(files, args.board, config, not args.no_peers)
     dets = ["ours"] + ([] if args.no_peers else ["wled", "ledfx"])
     table = evaluate(files, results, dets)
     lines = markdown(table, args.split, args.config)

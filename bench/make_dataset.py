@@ -232,16 +232,17 @@ def gm_parts(rng: np.random.Generator, song: Song, low_steps: list, bass_style: 
 def voice_part(kind: str, rng: np.random.Generator, song: Song, tmpdir: str
                ) -> tuple[np.ndarray, str]:
     """Speech, espeak "singing" or a GM choir melody (in the song's key) to lay over a mix."""
-    if kind in ("speech", "sung"):  # int(duration * SR) samples, which may be one short of song.n
-        if kind == "speech":
-            x, desc = dl.speech_track(rng, song.duration, dl.SR, tmpdir, n_voices=1 + int(rng.integers(2)))
-        else:
-            x, desc = dl.sung_track(rng, song.grid, song.n_bars, song.duration, dl.SR, tmpdir)
-        return dl.fit_length(x, song.n), desc
-    program = int(rng.choice(dl.CHOIR_PROGRAMS))
-    notes = dl.melody(song.grid, song.chords, song.key, rng, song.end, 60, 76, (4, 8, 8), 0.2)
-    x = dl.render_notes(notes, program, song.n, tmpdir, "choir")
-    return x, f"GM {program} {dl.GM_NAMES[program]} melody"
+    if kind == "speech":
+        x, desc = dl.speech_track(rng, song.duration, dl.SR, tmpdir, n_voices=1 + int(rng.integers(2)))
+    elif kind == "sung":
+        x, desc = dl.sung_track(rng, song.grid, song.n_bars, song.duration, dl.SR, tmpdir)
+    else:
+        program = int(rng.choice(dl.CHOIR_PROGRAMS))
+        notes = dl.melody(song.grid, song.chords, song.key, rng, song.end, 60, 76, (4, 8, 8), 0.2)
+        x = dl.render_notes(notes, program, song.n, tmpdir, "choir")
+        desc = f"GM {program} {dl.GM_NAMES[program]} melody"
+    # speech and singing come int(duration * SR) samples long, which may be one short of song.n
+    return dl.fit_length(x, song.n), desc
 
 
 def mix_stems(stems: dict[str, np.ndarray], targets_db: dict[str, float], peak_db: float

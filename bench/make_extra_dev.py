@@ -26,14 +26,15 @@ KICK_RATES = (0.75, 0.8, 0.9, 1.1, 1.25)  # resampling factors for half of the k
 def pool_jobs(seed, n):
     # (job, overrides) for n kick-pool mixes and n kick-pool mixes with voice: the kit and kick
     # cycle through DEV_KICK_POOL; every other clip's kick is resampled by a rate drawn from its own stream.
+    pool = md.dl.DEV_KICK_POOL
     out = []
     for cat in ("mix", "mix_voice"):
         idx = [i for i in range(POOL_FIRST, POOL_FIRST + 2 * n) if md.split_of(i) == "dev"]
         for k, i in enumerate(idx):
             job = md.Job(cat, i, seed, False)
-            kit, kick = md.dl.DEV_KICK_POOL[k % len(md.dl.DEV_KICK_POOL)]
+            kit, kick = pool[k % len(pool)]
             ov = dict(kit=kit, kick=kick)
-            if (k + k // len(md.dl.DEV_KICK_POOL)) % 2:  # each kick both as it is and resampled
+            if (k + k // len(pool)) % 2:  # each kick both as it is and resampled
                 ov["kick_rate"] = KICK_RATES[int(job.rng(7).integers(len(KICK_RATES)))]
             out.append((job, ov))
     return out
@@ -81,7 +82,7 @@ def main(argv=None):
             m = md.run_job(job, args.out, ov)[0]
             print("[%2d/%d] %-14s %5.1f s %3d kicks" % (k, len(todo), job.base, m["duration"], len(m["kicks"])),
                   flush=True)
-        except Exception as e:  # noqa: BLE001 -- e.g. a stem one sample short in make_dataset's mixer
+        except Exception as e:  # noqa: BLE001 -- e.g. a tool failing on one clip
             print("[%2d/%d] %-14s skipped: %s" % (k, len(todo), job.base, e), flush=True)
             failed.add(job.base)
     names = {j.base + s for j, _ in jobs if j.base not in failed for s in ("_clean", "_garment")}

@@ -3,6 +3,7 @@
 # (host_tools/linux_audio.py) and NeoPixels through Blinka (host_tools/blinka_sink.py), with the
 # live-tuning protocol (firmware/protocol.py + link_usb.Link) behind a pseudo-terminal, so
 # `threadbeat tune / monitor / set ... --port PTY` work exactly as against a garment or `simulate`.
+import contextlib
 import os
 import signal
 import sys
@@ -10,6 +11,22 @@ import threading
 import tty
 
 from host_tools.errors import CommandError
+
+
+@contextlib.contextmanager
+def _until_interrupted():
+    # Runs the body until Ctrl-C (a normal end); a Blinka failure on the way becomes the CLI's message.
+    try:
+        yield
+    except KeyboardInterrupt:
+        pass
+    except Exception as e:
+        from host_tools.blinka_sink import BlinkaError
+
+        if isinstance(e, BlinkaError):
+            raise CommandError(str(e)) from None
+        raise
+
 
 DEFAULT_STATE = os.path.join(os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share"), "threadbeat")
 
@@ -179,16 +196,8 @@ def cmd_run(args):
             print("threadbeat: fault: " + f, file=sys.stderr, flush=True)
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, lambda *_: ctl.stop())
-        try:
+        with _until_interrupted():
             ctl.run()
-        except KeyboardInterrupt:
-            pass
-        except Exception as e:
-            from host_tools.blinka_sink import BlinkaError
-
-            if isinstance(e, BlinkaError):
-                raise CommandError(str(e)) from None
-            raise
         if app.dropped or ctl.source.overflows:
             print("threadbeat: %d frames; %d hops dropped (the loop fell behind), %d capture overflows" % (
                 app.frames, app.dropped, ctl.source.overflows), file=sys.stderr)
@@ -354,16 +363,8 @@ def replay_live(args, profile, config, samples, audio):
         res = replay.run(samples, profile, config, engine=args.engine, render=True)
         for p in res.problems:
             print("threadbeat: warning: " + p, file=sys.stderr)
-        try:
+        with _until_interrupted():
             play_live(res, audio, sink, quiet=args.quiet)
-        except KeyboardInterrupt:
-            pass
-        except Exception as e:
-            from host_tools.blinka_sink import BlinkaError
-
-            if isinstance(e, BlinkaError):
-                raise CommandError(str(e)) from None
-            raise
     finally:
         try:
             sink.close()

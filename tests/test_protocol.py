@@ -2,6 +2,7 @@
 # the jacket: every command, all-or-nothing sets, hard limits, a 100k-line hostile fuzz, the VM.
 import json
 import os
+import pathlib
 import random
 import subprocess
 import time
@@ -9,6 +10,7 @@ import time
 import pytest
 
 from conftest import ROOT
+from mpunix import firmware_root
 from firmware import protocol
 from firmware.engine import Engine
 from firmware.link_usb import Link, UsbStdio
@@ -847,13 +849,8 @@ def test_micropython_vm_fuzz(tmp_path):
     mpvm = pytest.importorskip("mpvm")
     if not mpvm.node_available():
         pytest.skip("node not found")
-    root = tmp_path / "root"
-    (root / "firmware").mkdir(parents=True)
+    root = pathlib.Path(firmware_root(tmp_path))
     (root / "boards").mkdir()
-    for n in os.listdir(os.path.join(ROOT, "firmware")):
-        if n.endswith(".py"):
-            with open(os.path.join(ROOT, "firmware", n), "rb") as f:
-                (root / "firmware" / n).write_bytes(f.read())
     (root / "boards" / "esp32-jacket.json").write_bytes(open(JACKET, "rb").read())
     segs = fuzz_segments(99, 10000)
     (root / "fuzz.bin").write_bytes(b"\n".join(segs) + b"\n")

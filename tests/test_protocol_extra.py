@@ -4,12 +4,13 @@
 # (nor store_io, config_apply) at start-up; a whole session from a ROMFS image matches CPython.
 import json
 import os
+import pathlib
 import sys
 
 import pytest
 
 from conftest import ROOT
-from mpunix import requires_unix32, run_unix32
+from mpunix import firmware_root, requires_unix32, run_unix32
 from firmware.engine import Engine
 from firmware.profile import read_profile
 from firmware.protocol import Control
@@ -168,13 +169,8 @@ def test_micropython_memory_error_while_importing_is_a_reply(tmp_path):
     mpvm = pytest.importorskip("mpvm")
     if not mpvm.node_available():
         pytest.skip("node not found")
-    root = tmp_path / "root"
-    (root / "firmware").mkdir(parents=True)
+    root = pathlib.Path(firmware_root(tmp_path))
     (root / "boards").mkdir()
-    for n in os.listdir(os.path.join(ROOT, "firmware")):
-        if n.endswith(".py"):
-            with open(os.path.join(ROOT, "firmware", n), "rb") as f:
-                (root / "firmware" / n).write_bytes(f.read())
     (root / "firmware" / "protocol_extra.py").write_text("X = 1\nraise MemoryError('memory allocation failed')\n")
     (root / "boards" / "esp32-jacket.json").write_bytes(open(JACKET, "rb").read())
     out = mpvm.run_micropython(VM_BROKEN, root=str(root)).split("\n")
