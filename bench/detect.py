@@ -1,7 +1,10 @@
 # Kick-detection benchmark: the firmware engine (through replay) and the peers' published methods
 # on the annotated set from bench/make_dataset.py, per condition: F1 at +-50 ms, precision, recall,
-# latency (kick onset -> end of the frame that raises the beat), false beats per minute.
-# Usage: python bench/detect.py [--split test|dev|all] [--config CONFIG] [--no-readme] [--no-peers]
+# latency (kick onset -> end of the frame that raises the beat), false beats per minute. Each F1
+# carries a 95 % bootstrap interval over songs (how much one song more or less moves it).
+# The test split is bench/data's test clips plus, when present, bench/data/extra_test
+# (`python bench/make_extra_dev.py --split test`: more songs on the same held-out kits).
+# Usage: python bench/detect.py [--split test|dev|all] [--no-extra] [--config CONFIG] [--no-readme] [--no-peers]
 #        python bench/detect.py --sweep 20,35,50,65,80   (what each `sensitivity` costs: README table)
 import argparse
 import json
@@ -15,6 +18,7 @@ sys.path.insert(0, ROOT)
 from bench import readme, scoring  # noqa: E402
 
 DATA = os.path.join(ROOT, "bench", "data")
+EXTRA_TEST = "extra_test"  # under DATA
 KICK_CATS = ("mix", "mix_voice")
 QUIET_CATS = ("kickfree", "speech", "silence", "hiss", "hum50", "hum60")
 
@@ -52,21 +56,26 @@ def evaluate(files, results, detectors):
                 if not sel:
                     continue
                 if cat in KICK_CATS:
-                    rows[(cat, mic)] = scoring.pooled([scoring.score(f["kicks"], r[det]) for f, r in sel])
+                    rows[(cat, mic)] = kick_row([scoring.score(f["kicks"], r[det]) for f, r in sel])
                 else:
                     rows[(cat, mic)] = {"fpm": scoring.false_per_minute([len(r[det]) for f, r in sel],
                                                                         [f["duration"] for f, r in sel])}
             kick = [(f, r) for f, r in zip(files, results) if f["category"] in KICK_CATS and f["mic"] == mic]
             if kick:
-                rows[("all mixes", mic)] = scoring.pooled([scoring.score(f["kicks"], r[det]) for f, r in kick])
+                rows[("all mixes", mic)] = kick_row([scoring.score(f["kicks"], r[det]) for f, r in kick])
         table[det] = rows
     return table
+
+
+def kick_row(per_file):
+    # pooled scores of a condition's files, with the F1's bootstrap interval over them and their count
+    return dict(scoring.pooled(per_file), f1_ci=scoring.f1_interval(per_file), files=len(per_file))
 
 
 def markdown(table, split, config):
     dets = list(table)
     names = {"ours": "threadbeat", "wled": "WLED-style one bin", "ledfx": "LedFx-style bass energy"}
-    lines = ["Kick F1 at +-50 ms / median latency / p90 latency, on the `%s` split%s:" % (
+    lines = ["Kick F1 at +-50 ms [95 %% interval over songs] / median latency / p90 latency, on the `%s` split%s:" % (
         split, " with %s" % os.path.basename(config) if config else ""), "",
              "| condition | " + " | ".join(names[d] for d in dets) + " |", "|---|" + "---|" * len(dets)]
     conds = [c for c in table[dets[0]] if c[0] in KICK_CATS + ("all mixes",)]
@@ -74,9 +83,9 @@ def markdown(table, split, config):
         cells = []
         for d in dets:
             r = table[d][c]
-            cells.append("F1 %.2f (P %.2f R %.2f) / %.0f / %.0f ms" % (r["f1"], r["precision"], r["recall"],
-                                                                     r["lat_median_ms"], r["lat_p90_ms"]))
-        lines.append("| %s, %s mic | %s |" % (c[0], c[1], " | ".join(cells)))
+            cells.append("F1 %.2f [%.2f-%.2f] (P %.2f R %.2f) / %.0f / %.0f ms" % (
+                r["f1"], r["f1_ci"][0], r["f1_ci"][1], r["precision"], r["recall"], r["lat_median_ms"], r["lat_p90_ms"]))
+        lines.append("| %s, %s mic (%d songs) | %s |" % (c[0], c[1], table[dets[0]][c]["files"], " | ".join(cells)))
     lines += ["", "False beats per minute on material without a kick:", "",
               "| condition | " + " | ".join(names[d] for d in dets) + " |", "|---|" + "---|" * len(dets)]
     for c in [c for c in table[dets[0]] if c[0] in QUIET_CATS]:
@@ -85,18 +94,28 @@ def markdown(table, split, config):
 
 
 def read_index(d, keep):
-    # Index entries of directory d for which keep(entry) holds, each with its annotation merged in.
+    # Index entries of directory d for which keep(entry) holds, each with its annotation merged in
+    # and its directory ("dir").
     out = []
     for f in json.load(open(os.path.join(d, "index.json")))["files"]:
         if keep(f):
             with open(os.path.join(d, f["json"])) as fh:
-                out.append(dict(f, **json.load(fh)))
+                out.append(dict(f, dir=d, **json.load(fh)))
     return out
+
+
+def scored_files(split, extra=True):
+    # Entries of bench/data in `split` ("all": both), and for test (or all) bench/data/extra_test's.
+    files = read_index(DATA, lambda f: split == "all" or f["split"] == split)
+    more = os.path.join(DATA, EXTRA_TEST)
+    if extra and split != "dev" and os.path.exists(os.path.join(more, "index.json")):
+        files += read_index(more, lambda f: f["split"] == "test")
+    return files
 
 
 def run_all(files, board, config, peers):
     # detect_file on every file, on all cores.
-    jobs = [(os.path.join(DATA, f["name"] + ".wav"), board, config, peers) for f in files]
+    jobs = [(os.path.join(f.get("dir", DATA), f["name"] + ".wav"), board, config, peers) for f in files]
     with ProcessPoolExecutor(max(1, os.cpu_count() or 1)) as ex:
         return list(ex.map(detect_file, jobs))
 
@@ -127,7 +146,7 @@ def sweep_lines(files, board, values):
     for v in values:
         results = run_all(files, board, {"params": {"sensitivity": v}}, False)
         rows = evaluate(files, results, ["ours"])["ours"]
-        cells = ["F1 %.2f (P %.2f R %.2f)" % (r["f1"], r["precision"], r["recall"])
+        cells = ["F1 %.2f [%.2f-%.2f] (P %.2f R %.2f)" % (r["f1"], r["f1_ci"][0], r["f1_ci"][1], r["precision"], r["recall"])
                  for r in (rows[("all mixes", "clean")], rows[("all mixes", "garment")])]
         kf = "%.1f / %.1f" % (rows[("kickfree", "clean")]["fpm"], rows[("kickfree", "garment")]["fpm"])
         quiet = max(r["fpm"] for c, r in rows.items() if c[0] in QUIET_CATS and c[0] != "kickfree")
@@ -142,6 +161,7 @@ def main():
     ap.add_argument("--config", help="settings JSON for our engine (e.g. tuned parameters)")
     ap.add_argument("--board", default="esp32-jacket")
     ap.add_argument("--no-peers", action="store_true")
+    ap.add_argument("--no-extra", action="store_true", help="bench/data's own test clips only (not extra_test)")
     ap.add_argument("--no-readme", action="store_true")
     ap.add_argument("--json", help="write the full table here")
     ap.add_argument("--sweep", help="comma-separated sensitivity values: their cost table instead")
@@ -150,11 +170,11 @@ def main():
     if not os.path.exists(index):
         print("no dataset: run `python bench/make_dataset.py` first", file=sys.stderr)
         return 2
-    files = read_index(DATA, lambda f: args.split == "all" or f["split"] == args.split)
+    files = scored_files(args.split, not args.no_extra)
     if args.sweep:
         lines = sweep_lines(files, args.board, [int(v) for v in args.sweep.split(",")])
         print("\n".join(lines))
-        if not args.no_readme and args.split == "test":
+        if not args.no_readme and args.split == "test" and not args.no_extra:
             readme.update("sensitivity", lines + ["", "_%s; `python bench/detect.py --sweep %s`_" % (
                 readme.stamp(), args.sweep)])
         return 0
@@ -167,7 +187,7 @@ def main():
     if args.json:
         with open(args.json, "w") as f:
             json.dump({d: {"%s/%s" % k: v for k, v in rows.items()} for d, rows in table.items()}, f, indent=1)
-    if not args.no_readme and args.split == "test":
+    if not args.no_readme and args.split == "test" and not args.no_extra:
         readme.update("detect", lines + ["", kit_note(files), "", "_%s; %d files_" % (readme.stamp(), len(files))])
     return 0
 

@@ -1,12 +1,16 @@
-# More DEV material for training the kick model: further clips from bench/make_dataset.py's own
-# recipes, with odd clip numbers past the ones in bench/data (odd = dev by make_dataset's split
-# rule), written to bench/data/extra with their own index.json. The test split (even numbers up to
-# make_dataset.PLAN's counts, in bench/data) is neither touched nor re-made; no extra clip shares a
-# name or a random stream with a test clip.
+# More material from bench/make_dataset.py's own recipes, with clip numbers past the ones in
+# bench/data, written to a directory with its own index.json:
+# - dev (default): odd numbers (dev by make_dataset's split rule, so the dev kits), into
+#   bench/data/extra, for training the kick model. The test split (even numbers up to
+#   make_dataset.PLAN's counts, in bench/data) is neither touched nor re-made; no extra clip shares a
+#   name or a random stream with a test clip.
+# - --split test: even numbers (the test kits, which no dev clip uses), into bench/data/extra_test,
+#   so that bench/detect.py scores many more songs than bench/data's nine per microphone. Nothing
+#   trains on it (train_detector reads dev entries only).
 # --kick-pool N adds N mixes and N mixes with voice (numbers from POOL_FIRST on) whose kick comes from
 # dataset_lib.DEV_KICK_POOL (more kicks of the dev kits), half of them resampled (KICK_RATES), so the
 # model meets more kinds of kick than the dev kits' own; the test split's kits stay unseen.
-# Usage: python bench/make_extra_dev.py [--out DIR] [--per-category N] [--kick-pool N]
+# Usage: python bench/make_extra_dev.py [--split dev|test] [--out DIR] [--per-category N] [--kick-pool N]
 import argparse
 import json
 import os
@@ -16,7 +20,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import make_dataset as md  # noqa: E402
 
-DEFAULT_OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "extra")
+DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
+DEFAULT_OUT = {"dev": os.path.join(DATA, "extra"), "test": os.path.join(DATA, "extra_test")}
 # clips per category for a given --per-category N (kick material weighs most)
 SHARE = {"mix": 1.0, "mix_voice": 0.8, "kickfree": 0.6, "speech": 0.2}
 POOL_FIRST = 201  # kick-pool clips' numbers start here (past every --per-category clip up to 40)
@@ -40,19 +45,20 @@ def pool_jobs(seed, n):
     return out
 
 
-def extra_jobs(seed, per_category):
+def extra_jobs(seed, per_category, split="dev"):
     jobs = []
     for cat, share in SHARE.items():
         count = max(1, int(round(per_category * share)))
         first = md.PLAN[cat] + 1  # past every clip of bench/data
-        idx = [i for i in range(first, first + 4 * count) if md.split_of(i) == "dev"][:count]
+        idx = [i for i in range(first, first + 4 * count) if md.split_of(i) == split][:count]
         jobs += [md.Job(cat, i, seed, False) for i in idx]
     return [(j, None) for j in jobs]
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser()
-    ap.add_argument("--out", default=DEFAULT_OUT)
+    ap.add_argument("--split", default="dev", choices=("dev", "test"))
+    ap.add_argument("--out", help="default bench/data/extra (dev) or bench/data/extra_test (test)")
     ap.add_argument("--seed", type=int, default=20240601)
     ap.add_argument("--per-category", type=int, default=40)
     ap.add_argument("--kick-pool", type=int, default=0, help="mixes (and as many with voice) with pool kicks")
@@ -61,8 +67,11 @@ def main(argv=None):
     if missing:
         print("missing: " + ", ".join(missing), file=sys.stderr)
         return 2
-    jobs = extra_jobs(args.seed, args.per_category) + pool_jobs(args.seed, args.kick_pool)
-    assert all(md.split_of(j.index) == "dev" and j.index > md.PLAN[j.category] for j, _ in jobs)
+    if args.split == "test" and args.kick_pool:
+        ap.error("--kick-pool takes dev kits' kicks: dev material only")
+    args.out = args.out or DEFAULT_OUT[args.split]
+    jobs = extra_jobs(args.seed, args.per_category, args.split) + pool_jobs(args.seed, args.kick_pool)
+    assert all(md.split_of(j.index) == args.split and j.index > md.PLAN[j.category] for j, _ in jobs)
     assert len({j.base for j, _ in jobs}) == len(jobs)
     os.makedirs(args.out, exist_ok=True)
     index_path = os.path.join(args.out, "index.json")
@@ -75,7 +84,7 @@ def main(argv=None):
                     if all(os.path.isfile(os.path.join(args.out, f[k])) for k in ("wav", "json"))}
     todo = [(j, ov) for j, ov in jobs if j.base + "_clean" not in done or j.base + "_garment" not in done]
     t0 = time.time()
-    print("%d extra dev clips x 2 versions into %s (%d to make)" % (len(jobs), args.out, len(todo)))
+    print("%d extra %s clips x 2 versions into %s (%d to make)" % (len(jobs), args.split, args.out, len(todo)))
     failed = set()
     for k, (job, ov) in enumerate(todo, 1):  # one at a time, so that a recipe failing on one clip skips only it
         try:
@@ -90,7 +99,7 @@ def main(argv=None):
     for name in sorted(names):
         with open(os.path.join(args.out, name + ".json")) as fh:
             metas.append(json.load(fh))
-    index = dict(md.stamp_of(args.seed, False), extra_dev=True, files=[md.index_entry(m) for m in metas])
+    index = dict(md.stamp_of(args.seed, False), **{"extra_" + args.split: True}, files=[md.index_entry(m) for m in metas])
     with open(index_path, "w") as fh:
         json.dump(index, fh, indent=1)
     print("done: %d files, %.1f s" % (len(metas), time.time() - t0))

@@ -51,6 +51,20 @@ def pooled(results):
             "lat_p90_ms": 1000 * float(np.percentile(lat, 90)) if lat else float("nan")}
 
 
+def f1_interval(results, n=2000, level=0.95, seed=0):
+    # Bootstrap interval of the pooled F1 over files (songs): resample the files with replacement n
+    # times, pool each draw, take the central `level` of the F1s. How far one song more or less moves it.
+    counts = np.array([[r["tp"], r["fp"], r["fn"]] for r in results], dtype=np.int64).reshape(-1, 3)
+    if len(counts) == 0:
+        return (float("nan"), float("nan"))
+    draw = np.random.default_rng(seed).integers(len(counts), size=(n, len(counts)))
+    tp, fp, fn = counts[draw].sum(axis=1).T
+    denom = 2 * tp + fp + fn  # F1 = 2tp / (2tp + fp + fn)
+    f1 = np.where(denom > 0, 2 * tp / np.maximum(denom, 1), 0.0)
+    lo, hi = np.percentile(f1, [50 * (1 - level), 50 * (1 + level)])
+    return (float(lo), float(hi))
+
+
 def false_per_minute(beat_counts, durations):
     total = sum(durations)
     return 60.0 * sum(beat_counts) / total if total else 0.0

@@ -206,7 +206,7 @@ def test_quick_run_is_skipped_when_up_to_date(quick_set):
 
 
 # --------------------------------------------------------------------------------------------
-# (c) the split by drum kit, and the extra dev material's kick pool
+# (c) the split by drum kit, the extra dev material's kick pool, the extra test songs
 # --------------------------------------------------------------------------------------------
 
 def _mix_kits(md, indices_by_category) -> set:
@@ -233,6 +233,12 @@ def test_dev_and_test_mixes_share_no_kit_and_the_pool_stays_on_dev_kits():
     assert all(md.split_of(j.index) == "dev" and j.index >= xd.POOL_FIRST for j, _ in pool)
     extra = {j.base for j, _ in xd.extra_jobs(1, 40)}
     assert not extra & set(names)
+    # --split test: more songs past bench/data's, on the test kits only
+    more = [j for j, _ in xd.extra_jobs(1, 40, "test")]
+    assert all(md.split_of(j.index) == "test" and j.index > md.PLAN[j.category] for j in more)
+    more_kits = _mix_kits(md, {c: [j.index for j in more if j.category == c] for c in ("mix", "mix_voice")})
+    assert more_kits == test
+    assert not {j.base for j in more} & (extra | set(names))
     rated = [ov for _, ov in pool if "kick_rate" in ov]
     assert len(rated) == 40 and {ov["kick_rate"] for ov in rated} <= set(xd.KICK_RATES)
     for kit, kick in md.dl.DEV_KICK_POOL:  # every kick both as recorded and resampled

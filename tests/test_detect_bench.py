@@ -1,9 +1,10 @@
 # bench/detect.py's bookkeeping on made-up results: pooled kick scores and false beats per condition,
-# the markdown table, and the note on which drum kits training heard (from index files in a tmp dir).
+# the F1's bootstrap interval over songs, the markdown table, which files the test split scores, and
+# the note on which drum kits training heard (from index files in a tmp dir).
 import json
 import os
 
-from bench import detect
+from bench import detect, scoring
 
 
 def test_evaluate_pools_kicks_and_counts_false_beats():
@@ -20,7 +21,9 @@ def test_evaluate_pools_kicks_and_counts_false_beats():
     assert t[("speech", "clean")]["fpm"] == 4.0  # 2 beats in 30 s
     assert ("mix", "garment") not in t
     lines = detect.markdown({"ours": t}, "test", None)
-    assert any(line.startswith("| all mixes, clean mic | F1 0.67 (P 0.75 R 0.60)") for line in lines)
+    assert allm["files"] == 2 and allm["f1_ci"][0] - 1e-9 <= allm["f1"] <= allm["f1_ci"][1] + 1e-9
+    assert any(line.startswith("| all mixes, clean mic (2 songs) | F1 0.67 [") and "(P 0.75 R 0.60)" in line
+               for line in lines)
     assert "| speech, clean mic | 4.0 |" in lines
 
 
@@ -43,3 +46,44 @@ def test_kit_note_says_which_scored_kits_training_heard(tmp_path, monkeypatch):
     assert detect.kit_note(scored) == "Drum kits in the scored mixes: 1; heard in training: none. Training kits: 2."
     scored.append(dict(category="mix", mic="clean", details=dict(kit="KitC")))
     assert "heard in training: KitC." in detect.kit_note(scored)
+
+
+def _score(tp, fp, fn):
+    return dict(tp=tp, fp=fp, fn=fn, latencies=[])
+
+
+def test_f1_interval_is_a_point_for_alike_songs_and_narrows_with_more_songs():
+    alike = [_score(8, 2, 2)] * 6
+    lo, hi = scoring.f1_interval(alike)
+    assert abs(lo - 0.8) < 1e-12 and abs(hi - 0.8) < 1e-12
+    mixed = [_score(9, 1, 1), _score(2, 6, 8), _score(7, 2, 3)]
+    f1 = scoring.pooled(mixed)["f1"]
+    lo3, hi3 = scoring.f1_interval(mixed)
+    assert lo3 < f1 < hi3 and hi3 - lo3 > 0.2  # one bad song in three moves it a lot
+    lo30, hi30 = scoring.f1_interval(mixed * 10)
+    assert lo3 < lo30 < f1 < hi30 < hi3
+    assert scoring.f1_interval(mixed) == (lo3, hi3)  # seeded: the README does not wobble between runs
+
+
+def test_test_split_adds_extra_test_clips_unless_told_not_to(tmp_path, monkeypatch):
+    def index(d, entries):
+        os.makedirs(d, exist_ok=True)
+        for e in entries:
+            with open(os.path.join(d, e["json"]), "w") as fh:
+                json.dump(dict(name=e["name"], kicks=[]), fh)
+        with open(os.path.join(d, "index.json"), "w") as fh:
+            json.dump({"files": entries}, fh)
+
+    def entry(name, split):
+        return dict(name=name, json=name + ".json", split=split, category="mix", mic="clean")
+
+    data = str(tmp_path)
+    index(data, [entry("mix_01_clean", "dev"), entry("mix_02_clean", "test")])
+    monkeypatch.setattr(detect, "DATA", data)
+    assert [f["name"] for f in detect.scored_files("test")] == ["mix_02_clean"]  # no extra_test yet
+    index(os.path.join(data, detect.EXTRA_TEST), [entry("mix_12_clean", "test")])
+    test = detect.scored_files("test")
+    assert [(f["name"], f["dir"]) for f in test] == [("mix_02_clean", data),
+                                                     ("mix_12_clean", os.path.join(data, detect.EXTRA_TEST))]
+    assert [f["name"] for f in detect.scored_files("test", extra=False)] == ["mix_02_clean"]
+    assert [f["name"] for f in detect.scored_files("dev")] == ["mix_01_clean"]
