@@ -83,3 +83,23 @@ def test_voice_guard_off_lets_speech_light_up():
     x, _ = fixture("speech_clean")
     r = replay.run(x, PROFILE, {"params": {"voice_guard": 0}}, render=False)
     assert r.features[SETTLE:, 2].mean() > 50
+
+
+def test_gain_settles_after_a_30_db_rise_and_kicks_keep_firing():
+    # the other way round: a quiet start, then the same music 30 dB louder (a DJ set starting,
+    # the wearer walking up to the speakers): brightness is back within 2 s, and the kick detector
+    # finds the loud part's kicks as it found the quiet part's
+    x, ann = fixture("mix_clean")
+    quiet = np.round(x * 10 ** (-30 / 20)).astype(np.int16)
+    n = len(x) / 16000.0
+    r = run(np.concatenate([quiet, quiet, x, x]))
+    f = r.features
+    ref = run(np.concatenate([x, x])).features[125 * 6:125 * 12, 2].mean()  # steady loud brightness
+    start = int(125 * 2 * n)  # the rise
+    late = f[start + 250:, 2].mean()  # from 2 s after it
+    assert abs(late - ref) < 0.2 * ref
+    beats = np.array(r.beats)
+    for part in (1, 3):  # the second quiet copy, the second loud copy
+        kicks = [k + part * n for k in ann["kicks"]]
+        got = beats[(beats >= part * n) & (beats < (part + 1) * n)].tolist()
+        assert score(kicks, got)["f1"] >= 0.7
