@@ -6,6 +6,7 @@
 # (`python bench/make_extra_dev.py --split test`: more songs on the same held-out kits).
 # Usage: python bench/detect.py [--split test|dev|all] [--no-extra] [--config CONFIG] [--no-readme] [--no-peers]
 #        python bench/detect.py --sweep 20,35,50,65,80   (what each `sensitivity` costs: README table)
+#        python bench/detect.py --by kit   (our F1 per drum kit, groove, bass_style, ... of the mixes)
 import argparse
 import json
 import os
@@ -136,6 +137,20 @@ def kit_note(files):
         len(scored), ", ".join(both) if both else "none", len(heard))
 
 
+def breakdown(files, results, key):
+    # Our pooled kick scores per value of the mixes' `details[key]` (kit, groove, bass_style, voice...)
+    # and microphone, worst first: where the misses are.
+    groups = {}
+    for f, r in zip(files, results):
+        if f["category"] in KICK_CATS:
+            g = (str(f.get("details", {}).get(key)), f["mic"])
+            groups.setdefault(g, []).append(scoring.score(f["kicks"], r["ours"]))
+    rows = [(g, kick_row(res)) for g, res in groups.items()]
+    rows.sort(key=lambda gr: gr[1]["f1"])
+    return ["%-28s %-8s %3d songs  F1 %.2f [%.2f-%.2f] (P %.2f R %.2f)" % (
+        g[0], g[1], r["files"], r["f1"], r["f1_ci"][0], r["f1_ci"][1], r["precision"], r["recall"]) for g, r in rows]
+
+
 def sweep_lines(files, board, values):
     # Our detector at each `sensitivity` value: all mixes per microphone, false beats per minute.
     lines = ["`sensitivity` against what it costs, on the `test` split (our detector only; all mixes "
@@ -165,6 +180,8 @@ def main():
     ap.add_argument("--no-readme", action="store_true")
     ap.add_argument("--json", help="write the full table here")
     ap.add_argument("--sweep", help="comma-separated sensitivity values: their cost table instead")
+    ap.add_argument("--by", help="our F1 per value of this annotation detail (kit, groove, bass_style, voice, ...) "
+                                 "instead of the table")
     args = ap.parse_args()
     index = os.path.join(DATA, "index.json")
     if not os.path.exists(index):
@@ -179,6 +196,9 @@ def main():
                 readme.stamp(), args.sweep)])
         return 0
     config = json.load(open(args.config)) if args.config else None
+    if args.by:
+        print("\n".join(breakdown(files, run_all(files, args.board, config, False), args.by)))
+        return 0
     results = run_all(files, args.board, config, not args.no_peers)
     dets = ["ours"] + ([] if args.no_peers else ["wled", "ledfx"])
     table = evaluate(files, results, dets)

@@ -87,3 +87,16 @@ def test_test_split_adds_extra_test_clips_unless_told_not_to(tmp_path, monkeypat
                                                      ("mix_12_clean", os.path.join(data, detect.EXTRA_TEST))]
     assert [f["name"] for f in detect.scored_files("test", extra=False)] == ["mix_02_clean"]
     assert [f["name"] for f in detect.scored_files("dev")] == ["mix_01_clean"]
+
+
+def test_breakdown_groups_mixes_by_a_detail_worst_first():
+    def mix(kit, mic, kicks):
+        return dict(category="mix", mic=mic, kicks=kicks, duration=5.0, details=dict(kit=kit))
+
+    files = [mix("KitA", "clean", [1.0, 2.0]), mix("KitA", "clean", [1.0]), mix("KitB", "clean", [1.0, 2.0]),
+             mix("KitB", "garment", [1.0]), dict(category="speech", mic="clean", kicks=[], duration=5.0)]
+    results = [{"ours": [1.0, 2.0]}, {"ours": [1.0]}, {"ours": [3.0]}, {"ours": [1.0]}, {"ours": [2.0]}]
+    lines = detect.breakdown(files, results, "kit")
+    assert [line.split()[:3] for line in lines] == [["KitB", "clean", "1"], ["KitA", "clean", "2"],
+                                                     ["KitB", "garment", "1"]]
+    assert "F1 0.00" in lines[0] and "F1 1.00" in lines[1]
