@@ -16,7 +16,8 @@ from concurrent.futures import ProcessPoolExecutor
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from bench import readme, scoring  # noqa: E402
+from bench import readme  # noqa: E402
+from host_tools import scoring  # noqa: E402
 
 DATA = os.path.join(ROOT, "bench", "data")
 EXTRA_TEST = "extra_test"  # under DATA

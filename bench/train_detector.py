@@ -26,7 +26,7 @@ import numpy as np  # noqa: E402
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from bench import scoring  # noqa: E402
+from host_tools import scoring  # noqa: E402
 
 DATA = os.path.join(ROOT, "bench", "data")
 EXTRA = os.path.join(DATA, "extra")

@@ -94,8 +94,20 @@ def cmd_replay(args):
         print("%s: %.1f s of audio (%d Hz -> %d Hz), %d hops, %d beats" % (
             os.path.basename(audio), duration, src_rate, profile["sample_rate"], res.features.shape[0], len(beats)))
         print("engine %.2f s (%.0fx real time), outputs %.2f s" % (t1 - t0, duration / max(t1 - t0, 1e-9), t2 - t1))
+        if kicks is not None:
+            print(kick_summary(kicks, beats))
         for w in written:
             print("wrote " + w)
+
+
+def kick_summary(kicks, beats):
+    # One line on how the beats met the annotated kicks, scored as bench/detect.py scores them.
+    from host_tools.scoring import pooled, score
+
+    s = pooled([score(kicks, beats)])
+    lat = "" if not s["tp"] else ", latency median %.0f ms, p90 %.0f ms" % (s["lat_median_ms"], s["lat_p90_ms"])
+    return "kicks: %d annotated, %d hit within +-50 ms, %d missed, %d beats on no kick (F1 %.2f, precision %.2f, " \
+           "recall %.2f%s)" % (len(kicks), s["tp"], s["fn"], s["fp"], s["f1"], s["precision"], s["recall"], lat)
 
 
 def cmd_build(args):

@@ -33,8 +33,9 @@ __all__ = ["write_timeline", "write_animation", "DISPLAY_GAMMA", "KICK_TOLERANCE
 # The gamma `frames` are encoded with (display value = linear ** (1 / DISPLAY_GAMMA)).  Only the
 # animation's glow blending uses it; 1.0 would blend the values as if they were linear.
 DISPLAY_GAMMA = 2.2
-# A kick counts as "hit" if a detected beat lies within this many seconds of it (and vice versa).
-KICK_TOLERANCE_S = 0.07
+# A kick counts as "hit" if a detected beat lies within this many seconds of it, one beat per kick,
+# as bench/detect.py scores them (host_tools.scoring.match).
+KICK_TOLERANCE_S = 0.05
 # Timeline: most time columns ever drawn (the brief's limit; the plot width usually binds first).
 MAX_TIMELINE_COLUMNS = 2000
 
@@ -170,14 +171,12 @@ def _pool_uniform(frames, k):
     return np.take_along_axis(blocks, pick[:, None, :, None], axis=1)[:, 0]
 
 
-def _match(times, refs, tol):
-    """Boolean mask: which `times` have some `refs` entry within `tol` seconds."""
-    if len(times) == 0 or len(refs) == 0:
-        return np.zeros(len(times), dtype=bool)
-    idx = np.searchsorted(refs, times)
-    lo = refs[np.clip(idx - 1, 0, len(refs) - 1)]
-    hi = refs[np.clip(idx, 0, len(refs) - 1)]
-    return np.minimum(np.abs(times - lo), np.abs(times - hi)) <= tol
+def _match(beats, kicks, tol):
+    """Boolean masks (beat hit a kick, kick was hit) of the one-to-one matching within `tol`."""
+    from host_tools.scoring import match
+
+    pairs = match(kicks.tolist(), beats.tolist(), tol)
+    return np.isin(beats, [b for _, b in pairs]), np.isin(kicks, [k for k, _ in pairs])
 
 
 # --------------------------------------------------------------------------- timeline
@@ -196,7 +195,8 @@ def write_timeline(path, frames, hop_s, bass, beats, panels, kicks=None, title=N
     left, thin separators between panels) showing every pixel's colour over time.  Below, on
     the same time axis: the bass feature (0..255), detected beats as vertical lines and, if
     `kicks` is given, annotated true kicks as markers -- orange if a beat was detected within
-    ``KICK_TOLERANCE_S``, red crosses if missed; beats with no kick nearby turn magenta.
+    ``KICK_TOLERANCE_S`` (each beat hits one kick at most), red crosses if missed; beats that hit
+    no kick turn magenta.
 
     Long songs are reduced to at most the plot's pixel width (<= 2000) time columns, each
     showing every pixel's brightest frame in its bucket, so one-frame flashes stay visible.
@@ -305,8 +305,7 @@ def write_timeline(path, frames, hop_s, bass, beats, panels, kicks=None, title=N
         handles = [Line2D([], [], color=_BASS, lw=1.5, label="bass" + (" (max per column)" if k > 1 else ""))]
 
         if kicks is not None:
-            beat_ok = _match(beats, kicks, KICK_TOLERANCE_S)
-            kick_hit = _match(kicks, beats, KICK_TOLERANCE_S)
+            beat_ok, kick_hit = _match(beats, kicks, KICK_TOLERANCE_S)
         else:
             beat_ok = np.ones(len(beats), dtype=bool)
             kick_hit = None

@@ -5,7 +5,7 @@ import os
 
 import numpy as np
 
-from bench.scoring import score
+from host_tools.scoring import score
 from conftest import FIXTURES, ROOT
 from firmware.profile import read_profile
 from host_tools import replay

@@ -4,7 +4,8 @@
 import json
 import os
 
-from bench import detect, scoring
+from bench import detect
+from host_tools import scoring
 
 
 def test_evaluate_pools_kicks_and_counts_false_beats():

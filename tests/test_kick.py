@@ -227,7 +227,7 @@ def test_shipped_tables_round_trip_through_the_flat_format():
 
 
 def test_model_finds_the_fixture_kicks_clean_and_through_the_garment_mic():
-    from bench.scoring import score
+    from host_tools.scoring import score
     from host_tools import replay
     from firmware.profile import read_profile
     from conftest import ROOT

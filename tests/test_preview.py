@@ -243,3 +243,9 @@ def test_animation_rejects_bad_inputs(tmp_path):
     with pytest.raises(ValueError, match=r"\.gif"):
         preview.write_animation(tmp_path / "a.mp4", good, pos, HOP, [])
     assert not any(tmp_path.iterdir())
+
+
+def test_timeline_matches_one_beat_to_one_kick_as_the_benchmark_does():
+    # two beats near one kick: one hits it, the other is a beat on no kick (as bench/detect.py counts)
+    beat_ok, kick_hit = preview._match(np.array([1.0, 1.03, 2.3]), np.array([1.01, 2.0]), preview.KICK_TOLERANCE_S)
+    assert beat_ok.tolist() == [True, False, False] and kick_hit.tolist() == [True, False]

@@ -12,6 +12,7 @@ import soundfile as sf
 from conftest import FIXTURES, ROOT
 from firmware.profile import read_profile
 from host_tools import replay
+from host_tools.scoring import score
 from host_tools.audio import load
 from host_tools.cli import main
 
@@ -25,9 +26,16 @@ def run_cli(*args):
 
 def test_replay_writes_events_features_and_pictures(tmp_path):
     out = tmp_path / "out"
-    r = run_cli("replay", os.path.join(FIXTURES, "mix_clean.flac"), "--out", str(out), "--preview-seconds", "3")
+    ann = os.path.join(FIXTURES, "mix_clean.json")
+    r = run_cli("replay", os.path.join(FIXTURES, "mix_clean.flac"), "--out", str(out), "--preview-seconds", "3",
+                "--kicks", ann)
     assert r.returncode == 0, r.stderr
     ev = json.loads((out / "events.json").read_text())
+    with open(ann) as f:
+        kicks = json.load(f)["kicks"]
+    s = score(kicks, ev["beats"])  # the printed summary is the benchmark's scoring of these beats
+    assert "kicks: %d annotated, %d hit within +-50 ms, %d missed, %d beats on no kick (F1 %.2f" % (
+        len(kicks), s["tp"], s["fn"], s["fp"], s["f1"]) in r.stdout
     assert ev["sample_rate"] == 16000 and ev["hop"] == 128
     assert isinstance(ev["beats"], list) and len(ev["beats"]) >= 2
     assert all(0 < b < ev["duration"] for b in ev["beats"])
@@ -118,3 +126,12 @@ def test_config_with_bad_entries_warns_and_applies_the_rest(tmp_path):
     r = run_cli("replay", os.path.join(FIXTURES, "hum50_clean.flac"), "--config", str(cfg), "--out", str(tmp_path / "o"), "--no-preview")
     assert r.returncode == 0, r.stderr
     assert "brightness must be between 0 and 255" in r.stderr and "'nope' is not a palette" in r.stderr
+
+
+def test_kick_summary_counts_hits_misses_and_extra_beats():
+    from host_tools.cli import kick_summary
+
+    line = kick_summary([1.0, 2.0, 3.0], [1.01, 1.03, 2.02, 5.0])
+    assert line.startswith("kicks: 3 annotated, 2 hit within +-50 ms, 1 missed, 2 beats on no kick (F1 0.57")
+    assert "latency median 15 ms" in line
+    assert "latency" not in kick_summary([1.0], [])

@@ -1,4 +1,5 @@
-# Scoring beat detections against annotated kicks: one-to-one matching within a tolerance,
+# Scoring beat detections against annotated kicks (threadbeat replay --kicks, bench/detect.py,
+# bench/train_detector.py): one-to-one matching within a tolerance,
 # precision / recall / F1, latency of matched beats, and false beats per minute.
 import numpy as np
 
