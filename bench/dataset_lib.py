@@ -282,12 +282,14 @@ class DrumKit:
     """One hydrogen kit with one instrument chosen per role (e.g. which of several kicks)."""
 
     def __init__(self, kit: str, rng: np.random.Generator, kick: str | None = None,
-                 kick_rate: float = 1.0):
+                 kick_rate: float = 1.0, kick_synth: dict | None = None):
         # kick: this instrument as the kick instead of KIT_ROLES' choice (the random stream is
         # used the same either way); kick_rate: the kick sample resampled by this factor (< 1
         # lower, longer and slower to swell; > 1 higher and snappier), dev material only.
+        # kick_synth: synth_kick's parameters: a synthesized kick instead (dev material only).
         self.name = kit
         self.kick_rate = kick_rate
+        self.kick_synth = kick_synth
         self.roles: dict[str, Instrument] = {}
         for role, names in KIT_ROLES[kit].items():
             self.roles[role] = find_instrument(kit, names[int(rng.integers(len(names)))])
@@ -297,6 +299,8 @@ class DrumKit:
     def describe(self, with_kick: bool = True) -> str:
         parts = [f"{role}={inst.name}" for role, inst in self.roles.items()
                  if with_kick or role != "kick"]
+        if self.kick_synth is not None and with_kick:
+            parts = [p for p in parts if not p.startswith("kick=")] + ["kick=synthesized"]
         return f"hydrogen kit {self.name} ({', '.join(parts)})"
 
     def hit(self, role: str, velocity: float, rng: np.random.Generator):
@@ -304,6 +308,9 @@ class DrumKit:
         inst = self.roles.get(role)
         if inst is None:
             return None
+        if role == "kick" and self.kick_synth is not None:
+            x, onset = synth_kick(**self.kick_synth)
+            return x, onset, velocity / float(np.max(np.abs(x)))
         layer = _pick_layer(inst.layers, velocity, rng)
         if role == "kick" and self.kick_rate != 1.0:
             x, onset = rated_sample(layer.path, self.kick_rate)
@@ -313,18 +320,57 @@ class DrumKit:
         return x, onset, gain
 
 
+@lru_cache(maxsize=None)
+def synth_kick(f_start: float, f_end: float, sweep_ms: float, attack_ms: float, t60_s: float,
+               drive: float, click_db: float) -> tuple[np.ndarray, int]:
+    """A drum-machine kick (808/909/hard-house style) and its onset: a sine whose pitch falls
+    exponentially from f_start to f_end (time constant sweep_ms), faded in over attack_ms,
+    decaying to -60 dB in t60_s, through tanh drive (1 = clean), with a 2 ms noise click
+    click_db under it. Deterministic: the same parameters give the same samples."""
+    n = int(SR * min(1.0, t60_s + 0.05))
+    t = np.arange(n) / SR
+    f = f_end + (f_start - f_end) * np.exp(-t / (sweep_ms / 1000.0))
+    x = np.sin(2 * np.pi * np.cumsum(f) / SR)
+    env = np.exp(-6.91 * t / t60_s) * np.minimum(1.0, t / max(attack_ms / 1000.0, 1.0 / SR))
+    x = np.tanh(drive * x * env) / np.tanh(drive)
+    k = int(SR * 0.002)
+    click = np.random.default_rng(int(f_start * 1000 + sweep_ms * 10)).standard_normal(k)
+    x[:k] += np.diff(np.concatenate([[0.0], click])) * np.hanning(2 * k)[k:] * db_to_gain(click_db)
+    x = fade_out(x, SR, ms=20)
+    return x, true_onset(x, SR)
+
+
+def synth_kick_params(rng: np.random.Generator) -> dict:
+    """Random synth_kick parameters over drum-machine and dance-music kicks: ending at 40-65 Hz,
+    starting 1.5-5x higher (up to 320 Hz), sweeping in 6-45 ms, swelling 0.3-20 ms, 0.15-0.7 s long."""
+    f_end = float(rng.uniform(40, 65))
+    return dict(f_start=round(min(320.0, f_end * float(rng.uniform(1.5, 5.0))), 1), f_end=round(f_end, 1),
+                sweep_ms=round(float(rng.uniform(6, 45)), 1), attack_ms=round(float(rng.uniform(0.3, 20)), 1),
+                t60_s=round(float(rng.uniform(0.15, 0.7)), 2), drive=round(float(rng.uniform(1, 8)), 2),
+                click_db=round(float(rng.uniform(-40, -12)), 1))
+
+
 def attack_ms(inst: Instrument) -> tuple[float, float]:
     """(min, max) over layers of the time from the annotated onset to half the sample's peak.
 
     Tells how far after the annotated (-40 dB) onset the bulk of the hit arrives: about 1-6 ms
     for most kicks, up to ~15 ms for soft, slowly swelling ones.
     """
-    lags = []
-    for lay in inst.layers:
-        x, onset = load_sample(lay.path)
-        a = np.abs(x)
-        lags.append((int(np.argmax(a >= 0.5 * a.max())) - onset) / SR * 1000)
+    lags = [_half_peak_ms(*load_sample(lay.path)) for lay in inst.layers]
     return round(min(lags), 2), round(max(lags), 2)
+
+
+def _half_peak_ms(x: np.ndarray, onset: int) -> float:
+    a = np.abs(x)
+    return (int(np.argmax(a >= 0.5 * a.max())) - onset) / SR * 1000
+
+
+def kit_kick_attack_ms(kit: "DrumKit") -> tuple[float, float]:
+    """attack_ms of the kit's kick as it plays (a synthesized kick has one layer)."""
+    if kit.kick_synth is not None:
+        lag = round(_half_peak_ms(*synth_kick(**kit.kick_synth)), 2)
+        return lag, lag
+    return attack_ms(kit.roles["kick"])
 
 
 def _pick_layer(layers: tuple[Layer, ...], velocity: float, rng: np.random.Generator) -> Layer:

@@ -168,7 +168,7 @@ def plan_song(rng: np.random.Generator, duration: float, kit_name: str, groove: 
     key = int(rng.integers(12))
     prog = dl.PROGRESSIONS[int(rng.integers(len(dl.PROGRESSIONS)))]
     plan = arrangement(n_bars, rng, ov)  # before the kit: the random stream's order is the recipe
-    kit = dl.DrumKit(kit_name, rng, ov.get("kick"), ov.get("kick_rate", 1.0))
+    kit = dl.DrumKit(kit_name, rng, ov.get("kick"), ov.get("kick_rate", 1.0), ov.get("kick_synth"))
     return Song(grid, n_bars, duration, plan, kit, groove, with_kick, key,
                 [prog[b % len(prog)] for b in range(n_bars)])
 
@@ -260,9 +260,11 @@ def mix_stems(stems: dict[str, np.ndarray], targets_db: dict[str, float], peak_d
 def song_details(song: Song, kick_hits: list, levels: dict, voice: str | None,
                  music: dict) -> dict:
     roles = {r: i.name for r, i in song.kit.roles.items() if song.with_kick or r != "kick"}
-    attack = dl.attack_ms(song.kit.roles["kick"]) if song.with_kick else None
+    attack = dl.kit_kick_attack_ms(song.kit) if song.with_kick else None
     if song.with_kick and song.kit.kick_rate != 1.0:
         music = dict(music, kick_rate=song.kit.kick_rate)
+    if song.with_kick and song.kit.kick_synth is not None:
+        music = dict(music, kick_synth=song.kit.kick_synth)
     return dict(kit=song.kit.name, instruments=roles, groove=song.groove,
                 bpm=round(song.grid.bpm, 2), swing=round(song.grid.swing, 3), bars=song.n_bars,
                 sections="".join(p["section"][0].upper() for p in song.plan),

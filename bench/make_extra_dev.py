@@ -10,7 +10,11 @@
 # --kick-pool N adds N mixes and N mixes with voice (numbers from POOL_FIRST on) whose kick comes from
 # dataset_lib.DEV_KICK_POOL (more kicks of the dev kits), half of them resampled (KICK_RATES), so the
 # model meets more kinds of kick than the dev kits' own; the test split's kits stay unseen.
+# --kick-synth N adds N mixes and N mixes with voice (numbers from SYNTH_FIRST on) on the pool's dev
+# kits whose kick is synthesized (dataset_lib.synth_kick: drum-machine and dance-music kicks whose
+# pitch falls from up to 320 Hz, kinds no recorded dev kit has). The shipped model: --kick-synth 32.
 # Usage: python bench/make_extra_dev.py [--split dev|test] [--out DIR] [--per-category N] [--kick-pool N]
+#        [--kick-synth N]
 import argparse
 import json
 import os
@@ -45,6 +49,22 @@ def pool_jobs(seed, n):
     return out
 
 
+SYNTH_FIRST = 301  # --kick-synth clips' numbers start here (past --kick-pool up to 50)
+
+
+def synth_jobs(seed, n):
+    # (job, overrides) for n mixes and n mixes with voice on the pool's dev kits whose kick is
+    # synthesized (dataset_lib.synth_kick), its parameters drawn from the clip's own stream.
+    kits = sorted({kit for kit, _ in md.dl.DEV_KICK_POOL})
+    out = []
+    for cat in ("mix", "mix_voice"):
+        idx = [i for i in range(SYNTH_FIRST, SYNTH_FIRST + 2 * n) if md.split_of(i) == "dev"]
+        for k, i in enumerate(idx):
+            job = md.Job(cat, i, seed, False)
+            out.append((job, dict(kit=kits[k % len(kits)], kick_synth=md.dl.synth_kick_params(job.rng(8)))))
+    return out
+
+
 def extra_jobs(seed, per_category, split="dev"):
     jobs = []
     for cat, share in SHARE.items():
@@ -62,15 +82,19 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=20240601)
     ap.add_argument("--per-category", type=int, default=40)
     ap.add_argument("--kick-pool", type=int, default=0, help="mixes (and as many with voice) with pool kicks")
+    ap.add_argument("--kick-synth", type=int, default=0,
+                    help="mixes (and as many with voice) with synthesized drum-machine kicks")
     args = ap.parse_args(argv)
     missing = md.dl.missing_requirements()
     if missing:
         print("missing: " + ", ".join(missing), file=sys.stderr)
         return 2
-    if args.split == "test" and args.kick_pool:
+    if args.split == "test" and (args.kick_pool or args.kick_synth):
         ap.error("--kick-pool takes dev kits' kicks: dev material only")
     args.out = args.out or DEFAULT_OUT[args.split]
-    jobs = extra_jobs(args.seed, args.per_category, args.split) + pool_jobs(args.seed, args.kick_pool)
+    assert args.kick_pool <= (SYNTH_FIRST - POOL_FIRST) // 2
+    jobs = (extra_jobs(args.seed, args.per_category, args.split) + pool_jobs(args.seed, args.kick_pool)
+            + synth_jobs(args.seed, args.kick_synth))
     assert all(md.split_of(j.index) == args.split and j.index > md.PLAN[j.category] for j, _ in jobs)
     assert len({j.base for j, _ in jobs}) == len(jobs)
     os.makedirs(args.out, exist_ok=True)

@@ -246,6 +246,30 @@ def test_dev_and_test_mixes_share_no_kit_and_the_pool_stays_on_dev_kits():
         assert any(ov["kick"] == kick and ov["kit"] == kit and "kick_rate" not in ov for _, ov in pool)
 
 
+def test_synthesized_kick_clips_are_dev_material_with_falling_pitch():
+    md = _bench_module("make_dataset")
+    xd = _bench_module("make_extra_dev")
+    dl = md.dl
+    jobs = xd.synth_jobs(1, 16)
+    assert len(jobs) == 32 and all(md.split_of(j.index) == "dev" and j.index >= xd.SYNTH_FIRST for j, _ in jobs)
+    assert {ov["kit"] for _, ov in jobs} <= {kit for kit, _ in dl.DEV_KICK_POOL}
+    widest = {j.base for j, _ in xd.pool_jobs(1, (xd.SYNTH_FIRST - xd.POOL_FIRST) // 2)}
+    assert not {j.base for j, _ in jobs} & widest
+    assert jobs == xd.synth_jobs(1, 16)  # the same recipes every time
+    p = jobs[0][1]["kick_synth"]
+    x, onset = dl.synth_kick(**p)
+    assert np.array_equal(x, dl.synth_kick(**p)[0]) and 0 <= onset < dl.SR // 20
+    assert 40 <= p["f_end"] <= 65 and p["f_end"] * 1.5 <= p["f_start"] + 0.1 and p["f_start"] <= 320
+
+    def dominant(a, b):  # strongest frequency (Hz) between a and b ms after the onset
+        seg = x[onset + dl.SR * a // 1000: onset + dl.SR * b // 1000]
+        spec = np.abs(np.fft.rfft(seg * np.hanning(len(seg)), 1 << 15))
+        return np.fft.rfftfreq(1 << 15, 1 / dl.SR)[np.argmax(spec)]
+
+    early, late = dominant(0, 15), dominant(150, 250)
+    assert early > 1.2 * late and abs(late - p["f_end"]) < 8
+
+
 def test_kick_override_and_rate_keep_the_rest_of_the_kit():
     if not os.path.isdir(_bench_module("dataset_lib").DRUMKIT_DIR):
         pytest.skip("hydrogen-data is not installed")
