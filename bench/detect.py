@@ -74,6 +74,11 @@ def kick_row(per_file):
     return dict(scoring.pooled(per_file), f1_ci=scoring.f1_interval(per_file), files=len(per_file))
 
 
+def f1_cell(r):
+    # "F1 0.74 [0.69-0.78] (P 0.78 R 0.70)" of a kick_row
+    return "F1 %.2f [%.2f-%.2f] (P %.2f R %.2f)" % (r["f1"], r["f1_ci"][0], r["f1_ci"][1], r["precision"], r["recall"])
+
+
 def markdown(table, split, config):
     dets = list(table)
     names = {"ours": "threadbeat", "wled": "WLED-style one bin", "ledfx": "LedFx-style bass energy"}
@@ -85,8 +90,7 @@ def markdown(table, split, config):
         cells = []
         for d in dets:
             r = table[d][c]
-            cells.append("F1 %.2f [%.2f-%.2f] (P %.2f R %.2f) / %.0f / %.0f ms" % (
-                r["f1"], r["f1_ci"][0], r["f1_ci"][1], r["precision"], r["recall"], r["lat_median_ms"], r["lat_p90_ms"]))
+            cells.append("%s / %.0f / %.0f ms" % (f1_cell(r), r["lat_median_ms"], r["lat_p90_ms"]))
         lines.append("| %s, %s mic (%d songs) | %s |" % (c[0], c[1], table[dets[0]][c]["files"], " | ".join(cells)))
     lines += ["", "False beats per minute on material without a kick:", "",
               "| condition | " + " | ".join(names[d] for d in dets) + " |", "|---|" + "---|" * len(dets)]
@@ -148,8 +152,7 @@ def breakdown(files, results, key):
             groups.setdefault(g, []).append(scoring.score(f["kicks"], r["ours"]))
     rows = [(g, kick_row(res)) for g, res in groups.items()]
     rows.sort(key=lambda gr: gr[1]["f1"])
-    return ["%-28s %-8s %3d songs  F1 %.2f [%.2f-%.2f] (P %.2f R %.2f)" % (
-        g[0], g[1], r["files"], r["f1"], r["f1_ci"][0], r["f1_ci"][1], r["precision"], r["recall"]) for g, r in rows]
+    return ["%-28s %-8s %3d songs  %s" % (g[0], g[1], r["files"], f1_cell(r)) for g, r in rows]
 
 
 def sweep_lines(files, board, values):
@@ -162,8 +165,7 @@ def sweep_lines(files, board, values):
     for v in values:
         results = run_all(files, board, {"params": {"sensitivity": v}}, False)
         rows = evaluate(files, results, ["ours"])["ours"]
-        cells = ["F1 %.2f [%.2f-%.2f] (P %.2f R %.2f)" % (r["f1"], r["f1_ci"][0], r["f1_ci"][1], r["precision"], r["recall"])
-                 for r in (rows[("all mixes", "clean")], rows[("all mixes", "garment")])]
+        cells = [f1_cell(rows[("all mixes", mic)]) for mic in ("clean", "garment")]
         kf = "%.1f / %.1f" % (rows[("kickfree", "clean")]["fpm"], rows[("kickfree", "garment")]["fpm"])
         quiet = max(r["fpm"] for c, r in rows.items() if c[0] in QUIET_CATS and c[0] != "kickfree")
         lines.append("| %d%s | %s | %s | %s | %.1f |" % (v, " (default)" if v == 50 else "", cells[0], cells[1], kf,

@@ -30,6 +30,15 @@ DEFAULT_OUT = {"dev": os.path.join(DATA, "extra"), "test": os.path.join(DATA, "e
 SHARE = {"mix": 1.0, "mix_voice": 0.8, "kickfree": 0.6, "speech": 0.2}
 POOL_FIRST = 201  # kick-pool clips' numbers start here (past every --per-category clip up to 40)
 KICK_RATES = (0.75, 0.8, 0.9, 1.1, 1.25)  # resampling factors for half of the kick-pool clips
+SYNTH_FIRST = 301  # --kick-synth clips' numbers start here (past --kick-pool up to 50)
+
+
+def dev_mix_jobs(seed, first, n):
+    # (k, job) for n dev mixes and n dev mixes with voice numbered from `first`; k counts per category.
+    for cat in ("mix", "mix_voice"):
+        idx = [i for i in range(first, first + 2 * n) if md.split_of(i) == "dev"]
+        for k, i in enumerate(idx):
+            yield k, md.Job(cat, i, seed, False)
 
 
 def pool_jobs(seed, n):
@@ -37,32 +46,21 @@ def pool_jobs(seed, n):
     # cycle through DEV_KICK_POOL; every other clip's kick is resampled by a rate drawn from its own stream.
     pool = md.dl.DEV_KICK_POOL
     out = []
-    for cat in ("mix", "mix_voice"):
-        idx = [i for i in range(POOL_FIRST, POOL_FIRST + 2 * n) if md.split_of(i) == "dev"]
-        for k, i in enumerate(idx):
-            job = md.Job(cat, i, seed, False)
-            kit, kick = pool[k % len(pool)]
-            ov = dict(kit=kit, kick=kick)
-            if (k + k // len(pool)) % 2:  # each kick both as it is and resampled
-                ov["kick_rate"] = KICK_RATES[int(job.rng(7).integers(len(KICK_RATES)))]
-            out.append((job, ov))
+    for k, job in dev_mix_jobs(seed, POOL_FIRST, n):
+        kit, kick = pool[k % len(pool)]
+        ov = dict(kit=kit, kick=kick)
+        if (k + k // len(pool)) % 2:  # each kick both as it is and resampled
+            ov["kick_rate"] = KICK_RATES[int(job.rng(7).integers(len(KICK_RATES)))]
+        out.append((job, ov))
     return out
-
-
-SYNTH_FIRST = 301  # --kick-synth clips' numbers start here (past --kick-pool up to 50)
 
 
 def synth_jobs(seed, n):
     # (job, overrides) for n mixes and n mixes with voice on the pool's dev kits whose kick is
     # synthesized (dataset_lib.synth_kick), its parameters drawn from the clip's own stream.
     kits = sorted({kit for kit, _ in md.dl.DEV_KICK_POOL})
-    out = []
-    for cat in ("mix", "mix_voice"):
-        idx = [i for i in range(SYNTH_FIRST, SYNTH_FIRST + 2 * n) if md.split_of(i) == "dev"]
-        for k, i in enumerate(idx):
-            job = md.Job(cat, i, seed, False)
-            out.append((job, dict(kit=kits[k % len(kits)], kick_synth=md.dl.synth_kick_params(job.rng(8)))))
-    return out
+    return [(job, dict(kit=kits[k % len(kits)], kick_synth=md.dl.synth_kick_params(job.rng(8))))
+            for k, job in dev_mix_jobs(seed, SYNTH_FIRST, n)]
 
 
 def extra_jobs(seed, per_category, split="dev"):
@@ -90,7 +88,7 @@ def main(argv=None):
         print("missing: " + ", ".join(missing), file=sys.stderr)
         return 2
     if args.split == "test" and (args.kick_pool or args.kick_synth):
-        ap.error("--kick-pool takes dev kits' kicks: dev material only")
+        ap.error("--kick-pool and --kick-synth make dev material only")
     args.out = args.out or DEFAULT_OUT[args.split]
     assert args.kick_pool <= (SYNTH_FIRST - POOL_FIRST) // 2
     jobs = (extra_jobs(args.seed, args.per_category, args.split) + pool_jobs(args.seed, args.kick_pool)
