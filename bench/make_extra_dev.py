@@ -15,6 +15,7 @@
 # pitch falls from up to 320 Hz, kinds no recorded dev kit has). The shipped model: --kick-synth 32.
 # Usage: python bench/make_extra_dev.py [--split dev|test] [--out DIR] [--per-category N] [--kick-pool N]
 #        [--kick-synth N]
+# (--per-category at most 95: past that its clip numbers would reach POOL_FIRST's.)
 import argparse
 import json
 import os
@@ -69,6 +70,9 @@ def extra_jobs(seed, per_category, split="dev"):
         count = max(1, int(round(per_category * share)))
         first = md.PLAN[cat] + 1  # past every clip of bench/data
         idx = [i for i in range(first, first + 4 * count) if md.split_of(i) == split][:count]
+        if idx[-1] >= POOL_FIRST:  # the names would be --kick-pool's, and a pool clip on disk taken for this one
+            raise ValueError("--per-category %d numbers %s clips past %d, where the kick-pool clips start"
+                             % (per_category, cat, POOL_FIRST))
         jobs += [md.Job(cat, i, seed, False) for i in idx]
     return [(j, None) for j in jobs]
 
@@ -91,8 +95,11 @@ def main(argv=None):
         ap.error("--kick-pool and --kick-synth make dev material only")
     args.out = args.out or DEFAULT_OUT[args.split]
     assert args.kick_pool <= (SYNTH_FIRST - POOL_FIRST) // 2
-    jobs = (extra_jobs(args.seed, args.per_category, args.split) + pool_jobs(args.seed, args.kick_pool)
-            + synth_jobs(args.seed, args.kick_synth))
+    try:
+        jobs = (extra_jobs(args.seed, args.per_category, args.split) + pool_jobs(args.seed, args.kick_pool)
+                + synth_jobs(args.seed, args.kick_synth))
+    except ValueError as e:
+        ap.error(str(e))
     assert all(md.split_of(j.index) == args.split and j.index > md.PLAN[j.category] for j, _ in jobs)
     assert len({j.base for j, _ in jobs}) == len(jobs)
     os.makedirs(args.out, exist_ok=True)

@@ -239,6 +239,11 @@ def test_dev_and_test_mixes_share_no_kit_and_the_pool_stays_on_dev_kits():
     more_kits = _mix_kits(md, {c: [j.index for j in more if j.category == c] for c in ("mix", "mix_voice")})
     assert more_kits == test
     assert not {j.base for j in more} & (extra | set(names))
+    # the widest --per-category whose clips stay under the pool's numbers, and one more
+    assert max(j.index for j, _ in xd.extra_jobs(1, 95) + xd.extra_jobs(1, 95, "test")) < xd.POOL_FIRST
+    for split in ("dev", "test"):
+        with pytest.raises(ValueError, match="kick-pool"):
+            xd.extra_jobs(1, 96, split)
     rated = [ov for _, ov in pool if "kick_rate" in ov]
     assert len(rated) == 40 and {ov["kick_rate"] for ov in rated} <= set(xd.KICK_RATES)
     for kit, kick in md.dl.DEV_KICK_POOL:  # every kick both as recorded and resampled
