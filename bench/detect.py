@@ -5,6 +5,7 @@
 # The test split is bench/data's test clips plus, when present, bench/data/extra_test
 # (`python bench/make_extra_dev.py --split test`: more songs on the same held-out kits).
 # Usage: python bench/detect.py [--split test|dev|all] [--no-extra] [--config CONFIG] [--no-readme] [--no-peers]
+#        python bench/detect.py --extra-test extra_test2 --extra-only   (a fresh draw of test songs alone)
 #        python bench/detect.py --sweep 20,35,50,65,80   (what each `sensitivity` costs: README table)
 #        python bench/detect.py --by kit   (our F1 per drum kit, groove, bass_style, ... of the mixes)
 import argparse
@@ -79,11 +80,12 @@ def f1_cell(r):
     return "F1 %.2f [%.2f-%.2f] (P %.2f R %.2f)" % (r["f1"], r["f1_ci"][0], r["f1_ci"][1], r["precision"], r["recall"])
 
 
-def markdown(table, split, config):
+def markdown(table, split, config, source=None):
+    # source: where the songs come from when not the README's yardstick (printed in the heading)
     dets = list(table)
     names = {"ours": "threadbeat", "wled": "WLED-style one bin", "ledfx": "LedFx-style bass energy"}
-    lines = ["Kick F1 at +-50 ms [95 %% interval over songs] / median latency / p90 latency, on the `%s` split%s:" % (
-        split, " with %s" % os.path.basename(config) if config else ""), "",
+    lines = ["Kick F1 at +-50 ms [95 %% interval over songs] / median latency / p90 latency, on the `%s` split%s%s:" % (
+        split, " (%s)" % source if source else "", " with %s" % os.path.basename(config) if config else ""), "",
              "| condition | " + " | ".join(names[d] for d in dets) + " |", "|---|" + "---|" * len(dets)]
     conds = [c for c in table[dets[0]] if c[0] in KICK_CATS + ("all mixes",)]
     for c in conds:
@@ -110,10 +112,11 @@ def read_index(d, keep):
     return out
 
 
-def scored_files(split, extra=True):
-    # Entries of bench/data in `split` ("all": both), and for test (or all) bench/data/extra_test's.
-    files = read_index(DATA, lambda f: split == "all" or f["split"] == split)
-    more = os.path.join(DATA, EXTRA_TEST)
+def scored_files(split, extra=True, extra_dir=EXTRA_TEST, extra_only=False):
+    # Entries of bench/data in `split` ("all": both), and for test (or all) those of the extra test
+    # directory under bench/data (extra_test; another draw with --extra-test); extra_only: its alone.
+    files = [] if extra_only else read_index(DATA, lambda f: split == "all" or f["split"] == split)
+    more = os.path.join(DATA, extra_dir)
     if extra and split != "dev" and os.path.exists(os.path.join(more, "index.json")):
         files += read_index(more, lambda f: f["split"] == "test")
     return files
@@ -180,6 +183,10 @@ def main():
     ap.add_argument("--board", default="esp32-jacket")
     ap.add_argument("--no-peers", action="store_true")
     ap.add_argument("--no-extra", action="store_true", help="bench/data's own test clips only (not extra_test)")
+    ap.add_argument("--extra-test", default=EXTRA_TEST,
+                    help="directory under bench/data with more test songs (e.g. a fresh draw made by "
+                         "make_extra_dev.py --split test --seed S --out bench/data/NAME); README only for extra_test")
+    ap.add_argument("--extra-only", action="store_true", help="the extra test directory's songs alone")
     ap.add_argument("--no-readme", action="store_true")
     ap.add_argument("--json", help="write the full table here")
     ap.add_argument("--sweep", help="comma-separated sensitivity values: their cost table instead")
@@ -190,11 +197,17 @@ def main():
     if not os.path.exists(index):
         print("no dataset: run `python bench/make_dataset.py` first", file=sys.stderr)
         return 2
-    files = scored_files(args.split, not args.no_extra)
+    if args.extra_only and (args.no_extra or args.split != "test"):
+        ap.error("--extra-only scores the extra test directory: with --split test and without --no-extra")
+    files = scored_files(args.split, not args.no_extra, args.extra_test, args.extra_only)
+    if not files:
+        print("nothing to score (is %s there?)" % os.path.join(DATA, args.extra_test), file=sys.stderr)
+        return 2
+    official = args.extra_test == EXTRA_TEST and not args.extra_only  # the README's yardstick
     if args.sweep:
         lines = sweep_lines(files, args.board, [int(v) for v in args.sweep.split(",")])
         print("\n".join(lines))
-        if not args.no_readme and args.split == "test" and not args.no_extra:
+        if not args.no_readme and args.split == "test" and not args.no_extra and official:
             readme.update("sensitivity", lines + ["", "_%s; `python bench/detect.py --sweep %s`_" % (
                 readme.stamp(), args.sweep)])
         return 0
@@ -205,12 +218,13 @@ def main():
     results = run_all(files, args.board, config, not args.no_peers)
     dets = ["ours"] + ([] if args.no_peers else ["wled", "ledfx"])
     table = evaluate(files, results, dets)
-    lines = markdown(table, args.split, args.config)
+    source = None if official else "bench/data/%s%s" % (args.extra_test, " alone" if args.extra_only else " and bench/data's")
+    lines = markdown(table, args.split, args.config, source)
     print("\n".join(lines))
     if args.json:
         with open(args.json, "w") as f:
             json.dump({d: {"%s/%s" % k: v for k, v in rows.items()} for d, rows in table.items()}, f, indent=1)
-    if not args.no_readme and args.split == "test" and not args.no_extra:
+    if not args.no_readme and args.split == "test" and not args.no_extra and official:
         readme.update("detect", lines + ["", kit_note(files), "", "_%s; %d files_" % (readme.stamp(), len(files))])
     return 0
 

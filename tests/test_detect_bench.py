@@ -88,6 +88,12 @@ def test_test_split_adds_extra_test_clips_unless_told_not_to(tmp_path, monkeypat
                                                      ("mix_12_clean", os.path.join(data, detect.EXTRA_TEST))]
     assert [f["name"] for f in detect.scored_files("test", extra=False)] == ["mix_02_clean"]
     assert [f["name"] for f in detect.scored_files("dev")] == ["mix_01_clean"]
+    # another draw of test songs in its own directory, with or without bench/data's own
+    index(os.path.join(data, "extra_test2"), [entry("mix_12_clean", "test"), entry("mix_14_clean", "test")])
+    fresh = detect.scored_files("test", extra_dir="extra_test2", extra_only=True)
+    assert [(f["name"], f["dir"]) for f in fresh] == [("mix_12_clean", os.path.join(data, "extra_test2")),
+                                                      ("mix_14_clean", os.path.join(data, "extra_test2"))]
+    assert len(detect.scored_files("test", extra_dir="extra_test2")) == 3
 
 
 def test_breakdown_groups_mixes_by_a_detail_worst_first():
