@@ -203,11 +203,13 @@ def main():
     if not files:
         print("nothing to score (is %s there?)" % os.path.join(DATA, args.extra_test), file=sys.stderr)
         return 2
-    official = args.extra_test == EXTRA_TEST and not args.extra_only  # the README's yardstick
+    usual_songs = args.extra_test == EXTRA_TEST and not args.extra_only  # bench/data's and extra_test's
+    # only the README's yardstick (the test split with extra_test) writes the README tables
+    write_readme = usual_songs and args.split == "test" and not args.no_extra and not args.no_readme
     if args.sweep:
         lines = sweep_lines(files, args.board, [int(v) for v in args.sweep.split(",")])
         print("\n".join(lines))
-        if not args.no_readme and args.split == "test" and not args.no_extra and official:
+        if write_readme:
             readme.update("sensitivity", lines + ["", "_%s; `python bench/detect.py --sweep %s`_" % (
                 readme.stamp(), args.sweep)])
         return 0
@@ -218,13 +220,13 @@ def main():
     results = run_all(files, args.board, config, not args.no_peers)
     dets = ["ours"] + ([] if args.no_peers else ["wled", "ledfx"])
     table = evaluate(files, results, dets)
-    source = None if official else "bench/data/%s%s" % (args.extra_test, " alone" if args.extra_only else " and bench/data's")
+    source = None if usual_songs else "bench/data/%s%s" % (args.extra_test, " alone" if args.extra_only else " and bench/data's")
     lines = markdown(table, args.split, args.config, source)
     print("\n".join(lines))
     if args.json:
         with open(args.json, "w") as f:
             json.dump({d: {"%s/%s" % k: v for k, v in rows.items()} for d, rows in table.items()}, f, indent=1)
-    if not args.no_readme and args.split == "test" and not args.no_extra and official:
+    if write_readme:
         readme.update("detect", lines + ["", kit_note(files), "", "_%s; %d files_" % (readme.stamp(), len(files))])
     return 0
 
