@@ -45,6 +45,9 @@ def dev_mix_jobs(seed, first, n):
 def pool_jobs(seed, n):
     # (job, overrides) for n kick-pool mixes and n kick-pool mixes with voice: the kit and kick
     # cycle through DEV_KICK_POOL; every other clip's kick is resampled by a rate drawn from its own stream.
+    if n > (SYNTH_FIRST - POOL_FIRST) // 2:  # the names would run into --kick-synth's numbers
+        raise ValueError("--kick-pool %d numbers clips past %d, where the synthesized-kick clips start"
+                         % (n, SYNTH_FIRST))
     pool = md.dl.DEV_KICK_POOL
     out = []
     for k, job in dev_mix_jobs(seed, POOL_FIRST, n):
@@ -94,7 +97,6 @@ def main(argv=None):
     if args.split == "test" and (args.kick_pool or args.kick_synth):
         ap.error("--kick-pool and --kick-synth make dev material only")
     args.out = args.out or DEFAULT_OUT[args.split]
-    assert args.kick_pool <= (SYNTH_FIRST - POOL_FIRST) // 2
     try:
         jobs = (extra_jobs(args.seed, args.per_category, args.split) + pool_jobs(args.seed, args.kick_pool)
                 + synth_jobs(args.seed, args.kick_synth))

@@ -244,6 +244,10 @@ def test_dev_and_test_mixes_share_no_kit_and_the_pool_stays_on_dev_kits():
     for split in ("dev", "test"):
         with pytest.raises(ValueError, match="kick-pool"):
             xd.extra_jobs(1, 96, split)
+    # likewise the widest --kick-pool whose clips stay under the synthesized kicks' numbers
+    assert max(j.index for j, _ in xd.pool_jobs(1, 50)) < xd.SYNTH_FIRST
+    with pytest.raises(ValueError, match="kick-synth|synthesized"):
+        xd.pool_jobs(1, 51)
     rated = [ov for _, ov in pool if "kick_rate" in ov]
     assert len(rated) == 40 and {ov["kick_rate"] for ov in rated} <= set(xd.KICK_RATES)
     for kit, kick in md.dl.DEV_KICK_POOL:  # every kick both as recorded and resampled
