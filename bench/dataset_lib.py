@@ -1,9 +1,9 @@
-# Building blocks for the kick-detection development set: real drum samples from hydrogen-data,
+# Building blocks for the kick-detection development set: real drum samples from hydrogen's kits,
 # General MIDI parts rendered by fluidsynth, espeak-ng speech, noise/hum, and the garment-mic model.
 """Helpers used by ``bench/make_dataset.py``.
 
 Everything audible comes from material nobody on this project wrote: recorded drum kits and demo
-songs from the Debian package ``hydrogen-data``, the FluidR3 General MIDI soundfont
+songs from the Debian packages ``hydrogen-data`` and ``hydrogen-drumkits``, the FluidR3 General MIDI soundfont
 (``fluid-soundfont-gm``) played by ``fluidsynth``, and ``espeak-ng`` voices.  This module only
 sequences them (at exactly known sample positions) and mixes them.  Noise and mains hum are
 synthesised, since they are signals rather than recordings.
@@ -33,12 +33,42 @@ SR = 44100            # music, noise and hum are made at this rate
 ESPEAK_SR = 22050     # espeak-ng's native rate; speech-only files keep it
 MAX_SAMPLE_S = 1.5    # drum samples are cut (with a fade) to this length
 
+# Recorded kick samples from outside hydrogen's kits, for dev material only (make_extra_dev.py
+# --kick-ext): Sonic Pi's bass drums (Debian sonic-pi-samples) and LMMS's (lmms-common), mostly
+# electronic and dance-music kicks. Left out: lmms kick04.ogg (libsndfile cannot read it), kicks with
+# under 30 % of their first 50 ms under 150 Hz (bd_mehackit, kick_hard01, kick_long01: tom-like), and
+# bd_gas, whose first 100 ms correlate 0.88 with a test kit's kick (VariBreaks Kick 3; every other
+# one at most 0.84, none a copy).
+EXT_KICK_DIRS = {"sonic-pi-samples": "/usr/share/sonic-pi/samples", "lmms-common": "/usr/share/lmms/samples/drums"}
+EXT_KICKS: list[tuple[str, str]] = [("sonic-pi-samples", "bd_%s.flac" % k) for k in (
+    "808", "ada", "boom", "fat", "haus", "klub", "pure", "sone", "tek", "zome", "zum")] + [
+    ("lmms-common", f) for f in ("bassdrum01.ogg", "bassdrum02.ogg", "bassdrum03.ogg", "bassdrum04.ogg",
+                                 "bassdrum_acoustic01.ogg", "bassdrum_acoustic02.ogg", "kick01.ogg",
+                                 "kick02.ogg", "kick03.ogg", "kick_distorted01.ogg", "kick_hardcore01.ogg",
+                                 "kick_hiphop01.ogg", "kick_soft01.ogg", "kick_soft02.ogg")]
+
+
+def ext_kick_path(package: str, name: str) -> str:
+    return os.path.join(EXT_KICK_DIRS[package], name)
+
+
+def missing_ext_kicks() -> list[str]:
+    """The Debian packages holding EXT_KICKS that are not installed (named once each)."""
+    return sorted({pkg for pkg, name in EXT_KICKS if not os.path.isfile(ext_kick_path(pkg, name))})
+
+
+HYDROGEN_DATA_KITS = ("GMRockKit", "TR808EmulationKit")  # KIT_ROLES' other kits come with hydrogen-drumkits
+
 
 def missing_requirements() -> list[str]:
-    """Names of the Debian tools/data this module needs that are not installed."""
+    """The Debian tools/data this module needs that are not installed: the package's name first,
+    then (for data) where it was looked for."""
     missing = [tool for tool in ("fluidsynth", "espeak-ng") if shutil.which(tool) is None]
-    if not os.path.isdir(DRUMKIT_DIR):
+    if not os.path.isdir(DEMO_SONG_DIR) or not all(os.path.isdir(os.path.join(DRUMKIT_DIR, k))
+                                                   for k in HYDROGEN_DATA_KITS):
         missing.append(f"hydrogen-data ({DRUMKIT_DIR})")
+    if not all(os.path.isdir(os.path.join(DRUMKIT_DIR, k)) for k in KIT_ROLES if k not in HYDROGEN_DATA_KITS):
+        missing.append(f"hydrogen-drumkits ({DRUMKIT_DIR})")
     if not os.path.isfile(SOUNDFONT):
         missing.append(f"fluid-soundfont-gm ({SOUNDFONT})")
     return missing
@@ -282,14 +312,16 @@ class DrumKit:
     """One hydrogen kit with one instrument chosen per role (e.g. which of several kicks)."""
 
     def __init__(self, kit: str, rng: np.random.Generator, kick: str | None = None,
-                 kick_rate: float = 1.0, kick_synth: dict | None = None):
+                 kick_rate: float = 1.0, kick_synth: dict | None = None, kick_file: str | None = None):
         # kick: this instrument as the kick instead of KIT_ROLES' choice (the random stream is
         # used the same either way); kick_rate: the kick sample resampled by this factor (< 1
         # lower, longer and slower to swell; > 1 higher and snappier), dev material only.
-        # kick_synth: synth_kick's parameters: a synthesized kick instead (dev material only).
+        # kick_synth: synth_kick's parameters: a synthesized kick instead (dev material only);
+        # kick_file: a recorded kick sample from outside the kit (EXT_KICKS; dev material only).
         self.name = kit
         self.kick_rate = kick_rate
         self.kick_synth = kick_synth
+        self.kick_file = kick_file
         self.roles: dict[str, Instrument] = {}
         for role, names in KIT_ROLES[kit].items():
             self.roles[role] = find_instrument(kit, names[int(rng.integers(len(names)))])
@@ -301,6 +333,8 @@ class DrumKit:
                  if with_kick or role != "kick"]
         if self.kick_synth is not None and with_kick:
             parts = [p for p in parts if not p.startswith("kick=")] + ["kick=synthesized"]
+        elif self.kick_file is not None and with_kick:
+            parts = [p for p in parts if not p.startswith("kick=")] + ["kick=" + self.kick_file]
         return f"hydrogen kit {self.name} ({', '.join(parts)})"
 
     def hit(self, role: str, velocity: float, rng: np.random.Generator):
@@ -310,6 +344,9 @@ class DrumKit:
             return None
         if role == "kick" and self.kick_synth is not None:
             x, onset = synth_kick(**self.kick_synth)
+            return x, onset, velocity / float(np.max(np.abs(x)))
+        if role == "kick" and self.kick_file is not None:
+            x, onset = load_sample(self.kick_file)
             return x, onset, velocity / float(np.max(np.abs(x)))
         layer = _pick_layer(inst.layers, velocity, rng)
         if role == "kick" and self.kick_rate != 1.0:
@@ -369,6 +406,9 @@ def kit_kick_attack_ms(kit: "DrumKit") -> tuple[float, float]:
     """attack_ms of the kit's kick as it plays (a synthesized kick has one layer)."""
     if kit.kick_synth is not None:
         lag = round(_half_peak_ms(*synth_kick(**kit.kick_synth)), 2)
+        return lag, lag
+    if kit.kick_file is not None:
+        lag = round(_half_peak_ms(*load_sample(kit.kick_file)), 2)
         return lag, lag
     return attack_ms(kit.roles["kick"])
 

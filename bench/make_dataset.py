@@ -1,5 +1,5 @@
 # Generates the annotated kick-detection development set (clean + garment-mic versions, exact
-# kick times) from hydrogen-data kits, fluidsynth GM renders and espeak-ng; also the test fixtures.
+# kick times) from hydrogen's kits (hydrogen-data, hydrogen-drumkits), fluidsynth GM renders and espeak-ng; also the test fixtures.
 """Build the kick-detection development set.
 
     python bench/make_dataset.py                      # -> bench/data (gitignored)
@@ -23,7 +23,7 @@ clips at espeak-ng's 22.05 kHz).  Each gets ``<name>.json``:
 plus ``index.json`` listing all files.  A ``.stamp`` (script version, seed, mode, code hash)
 makes re-runs a no-op until something changes; ``--force`` regenerates.  Output is
 deterministic for a given ``--seed`` (also across ``--jobs``).  Needs the Debian packages
-hydrogen-data, fluidsynth, fluid-soundfont-gm and espeak-ng.
+hydrogen-data, hydrogen-drumkits, fluidsynth, fluid-soundfont-gm and espeak-ng.
 
 Fixtures (``--fixtures DIR``) are short 16 kHz FLAC versions made by the same recipes with a
 few settings pinned; they are all split "dev", and ``pair`` is null where the other version
@@ -168,7 +168,8 @@ def plan_song(rng: np.random.Generator, duration: float, kit_name: str, groove: 
     key = int(rng.integers(12))
     prog = dl.PROGRESSIONS[int(rng.integers(len(dl.PROGRESSIONS)))]
     plan = arrangement(n_bars, rng, ov)  # before the kit: the random stream's order is the recipe
-    kit = dl.DrumKit(kit_name, rng, ov.get("kick"), ov.get("kick_rate", 1.0), ov.get("kick_synth"))
+    kit = dl.DrumKit(kit_name, rng, ov.get("kick"), ov.get("kick_rate", 1.0), ov.get("kick_synth"),
+                     ov.get("kick_file"))
     return Song(grid, n_bars, duration, plan, kit, groove, with_kick, key,
                 [prog[b % len(prog)] for b in range(n_bars)])
 
@@ -265,6 +266,8 @@ def song_details(song: Song, kick_hits: list, levels: dict, voice: str | None,
         music = dict(music, kick_rate=song.kit.kick_rate)
     if song.with_kick and song.kit.kick_synth is not None:
         music = dict(music, kick_synth=song.kit.kick_synth)
+    if song.with_kick and song.kit.kick_file is not None:
+        music = dict(music, kick_file=song.kit.kick_file)
     return dict(kit=song.kit.name, instruments=roles, groove=song.groove,
                 bpm=round(song.grid.bpm, 2), swing=round(song.grid.swing, 3), bars=song.n_bars,
                 sections="".join(p["section"][0].upper() for p in song.plan),
@@ -618,8 +621,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     missing = dl.missing_requirements()
     if missing:
-        print("missing: " + ", ".join(missing) + " (apt-get install hydrogen-data fluidsynth "
-              "fluid-soundfont-gm espeak-ng)", file=sys.stderr)
+        print("missing: " + ", ".join(missing) + " (apt-get install "
+              + " ".join(m.split()[0] for m in missing) + ")", file=sys.stderr)
         return 2
     if args.fixtures:
         return build_fixtures(args.fixtures, args.seed)

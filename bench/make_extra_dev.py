@@ -13,9 +13,13 @@
 # --kick-synth N adds N mixes and N mixes with voice (numbers from SYNTH_FIRST on) on the pool's dev
 # kits whose kick is synthesized (dataset_lib.synth_kick: drum-machine and dance-music kicks whose
 # pitch falls from up to 320 Hz, kinds no recorded dev kit has). The shipped model: --kick-synth 32.
+# --kick-ext N adds N mixes and N mixes with voice (numbers from EXT_FIRST on) on the pool's dev kits
+# whose kick is a recorded sample from outside hydrogen's kits (dataset_lib.EXT_KICKS: Sonic Pi's and
+# LMMS's bass drums, Debian sonic-pi-samples and lmms-common), cycled through.
 # Usage: python bench/make_extra_dev.py [--split dev|test] [--out DIR] [--per-category N] [--kick-pool N]
-#        [--kick-synth N]
-# (--per-category at most 95: past that its clip numbers would reach POOL_FIRST's.)
+#        [--kick-synth N] [--kick-ext N]
+# (--per-category at most 95, --kick-pool 50, --kick-synth 350: past that their clip numbers would
+# reach the next recipe's.)
 import argparse
 import json
 import os
@@ -32,6 +36,7 @@ SHARE = {"mix": 1.0, "mix_voice": 0.8, "kickfree": 0.6, "speech": 0.2}
 POOL_FIRST = 201  # kick-pool clips' numbers start here (past every --per-category clip up to 40)
 KICK_RATES = (0.75, 0.8, 0.9, 1.1, 1.25)  # resampling factors for half of the kick-pool clips
 SYNTH_FIRST = 301  # --kick-synth clips' numbers start here (past --kick-pool up to 50)
+EXT_FIRST = 1001  # --kick-ext clips' numbers start here (past --kick-synth up to 350)
 
 
 def dev_mix_jobs(seed, first, n):
@@ -62,9 +67,20 @@ def pool_jobs(seed, n):
 def synth_jobs(seed, n):
     # (job, overrides) for n mixes and n mixes with voice on the pool's dev kits whose kick is
     # synthesized (dataset_lib.synth_kick), its parameters drawn from the clip's own stream.
+    if n > (EXT_FIRST - SYNTH_FIRST) // 2:
+        raise ValueError("--kick-synth %d numbers clips past %d, where the --kick-ext clips start" % (n, EXT_FIRST))
     kits = sorted({kit for kit, _ in md.dl.DEV_KICK_POOL})
     return [(job, dict(kit=kits[k % len(kits)], kick_synth=md.dl.synth_kick_params(job.rng(8))))
             for k, job in dev_mix_jobs(seed, SYNTH_FIRST, n)]
+
+
+def ext_jobs(seed, n):
+    # (job, overrides) for n mixes and n mixes with voice on the pool's dev kits whose kick is one of
+    # dataset_lib.EXT_KICKS (cycled through, and the kits beside them).
+    kits = sorted({kit for kit, _ in md.dl.DEV_KICK_POOL})
+    ext = md.dl.EXT_KICKS
+    return [(job, dict(kit=kits[k % len(kits)], kick_file=md.dl.ext_kick_path(*ext[k % len(ext)])))
+            for k, job in dev_mix_jobs(seed, EXT_FIRST, n)]
 
 
 def extra_jobs(seed, per_category, split="dev"):
@@ -89,17 +105,19 @@ def main(argv=None):
     ap.add_argument("--kick-pool", type=int, default=0, help="mixes (and as many with voice) with pool kicks")
     ap.add_argument("--kick-synth", type=int, default=0,
                     help="mixes (and as many with voice) with synthesized drum-machine kicks")
+    ap.add_argument("--kick-ext", type=int, default=0,
+                    help="mixes (and as many with voice) with recorded kicks from Sonic Pi and LMMS")
     args = ap.parse_args(argv)
-    missing = md.dl.missing_requirements()
+    if args.split == "test" and (args.kick_pool or args.kick_synth or args.kick_ext):
+        ap.error("--kick-pool, --kick-synth and --kick-ext make dev material only")
+    missing = md.dl.missing_requirements() + (md.dl.missing_ext_kicks() if args.kick_ext else [])
     if missing:
         print("missing: " + ", ".join(missing), file=sys.stderr)
         return 2
-    if args.split == "test" and (args.kick_pool or args.kick_synth):
-        ap.error("--kick-pool and --kick-synth make dev material only")
     args.out = args.out or DEFAULT_OUT[args.split]
     try:
         jobs = (extra_jobs(args.seed, args.per_category, args.split) + pool_jobs(args.seed, args.kick_pool)
-                + synth_jobs(args.seed, args.kick_synth))
+                + synth_jobs(args.seed, args.kick_synth) + ext_jobs(args.seed, args.kick_ext))
     except ValueError as e:
         ap.error(str(e))
     assert all(md.split_of(j.index) == args.split and j.index > md.PLAN[j.category] for j, _ in jobs)

@@ -1,7 +1,7 @@
 # Tests for the kick-detection development set: the committed fixtures (schema, and that the kick
 # annotations sit on real low-frequency onsets) and a --quick run of bench/make_dataset.py.
 """Fixture and generator tests.  The generator test is skipped when the Debian tools/data
-(hydrogen-data, fluidsynth, fluid-soundfont-gm, espeak-ng) are not installed."""
+(hydrogen-data, hydrogen-drumkits, fluidsynth, fluid-soundfont-gm, espeak-ng) are not installed."""
 from __future__ import annotations
 
 import json
@@ -279,6 +279,47 @@ def test_synthesized_kick_clips_are_dev_material_with_falling_pitch():
     assert early > 1.2 * late and abs(late - p["f_end"]) < 8
 
 
+def test_recorded_outside_kicks_are_dev_material_on_dev_kits(tmp_path, monkeypatch):
+    md = _bench_module("make_dataset")
+    xd = _bench_module("make_extra_dev")
+    dl = md.dl
+    jobs = xd.ext_jobs(1, 30)
+    assert len(jobs) == 60 and all(md.split_of(j.index) == "dev" and j.index >= xd.EXT_FIRST for j, _ in jobs)
+    assert {ov["kit"] for _, ov in jobs} <= {kit for kit, _ in dl.DEV_KICK_POOL}
+    widest = {j.base for j, _ in xd.synth_jobs(1, (xd.EXT_FIRST - xd.SYNTH_FIRST) // 2)}
+    assert not {j.base for j, _ in jobs} & widest
+    with pytest.raises(ValueError, match="kick-ext"):
+        xd.synth_jobs(1, (xd.EXT_FIRST - xd.SYNTH_FIRST) // 2 + 1)
+    # every outside kick is used, in both categories
+    for cat in ("mix", "mix_voice"):
+        assert {ov["kick_file"] for j, ov in jobs if j.category == cat} == \
+            {dl.ext_kick_path(*k) for k in dl.EXT_KICKS}
+    # none of them is a test kit's sample (they live outside hydrogen's kits)
+    assert not any(ov["kick_file"].startswith(dl.DRUMKIT_DIR) for _, ov in jobs)
+    monkeypatch.setattr(dl, "EXT_KICK_DIRS", {k: str(tmp_path / k) for k in dl.EXT_KICK_DIRS})
+    assert dl.missing_ext_kicks() == sorted(dl.EXT_KICK_DIRS)
+    with pytest.raises(SystemExit):  # the test split takes no outside kicks
+        xd.main(["--split", "test", "--kick-ext", "2", "--out", str(tmp_path / "x")])
+
+
+def test_an_outside_kick_replaces_only_the_kick():
+    dl = _bench_module("dataset_lib")
+    if not os.path.isdir(dl.DRUMKIT_DIR) or dl.missing_ext_kicks():
+        pytest.skip("hydrogen-data, sonic-pi-samples or lmms-common is not installed")
+    path = dl.ext_kick_path(*dl.EXT_KICKS[0])
+    plain = dl.DrumKit("GMRockKit", np.random.default_rng(5))
+    other = dl.DrumKit("GMRockKit", np.random.default_rng(5), kick_file=path)
+    assert {r: i.name for r, i in plain.roles.items()} == {r: i.name for r, i in other.roles.items()}
+    x, onset = dl.load_sample(path)
+    y, onset_y, gain = other.hit("kick", 0.5, np.random.default_rng(0))
+    assert np.array_equal(x, y) and onset_y == onset and gain * np.max(np.abs(y)) == pytest.approx(0.5)
+    assert "kick=" + path in other.describe()
+    lag = dl.kit_kick_attack_ms(other)
+    assert lag[0] == lag[1] and 0 <= lag[0] < 30
+    assert other.hit("snare", 0.5, np.random.default_rng(0))[0].shape == \
+        plain.hit("snare", 0.5, np.random.default_rng(0))[0].shape
+
+
 def test_kick_override_and_rate_keep_the_rest_of_the_kit():
     if not os.path.isdir(_bench_module("dataset_lib").DRUMKIT_DIR):
         pytest.skip("hydrogen-data is not installed")
@@ -299,3 +340,19 @@ def test_kick_override_and_rate_keep_the_rest_of_the_kit():
     assert centroid(y) == pytest.approx(0.8 * centroid(x), rel=0.05)  # about four semitones lower
     z, _ = dl.DrumKit("ElectricEmpireKit", np.random.default_rng(5)).hit("kick", 1.0, np.random.default_rng(0))[:2]
     assert len(z) == len(dl.load_sample(plain.roles["kick"].layers[0].path)[0])  # rate 1: as recorded
+
+
+def test_missing_requirements_names_the_package_of_each_missing_kit(tmp_path, monkeypatch):
+    dl = _bench_module("dataset_lib")
+    kits, demos = tmp_path / "drumkits", tmp_path / "demo_songs"
+    monkeypatch.setattr(dl, "DRUMKIT_DIR", str(kits))
+    monkeypatch.setattr(dl, "DEMO_SONG_DIR", str(demos))
+    named = lambda: {m.split()[0] for m in dl.missing_requirements()}  # noqa: E731
+    assert {"hydrogen-data", "hydrogen-drumkits"} <= named()
+    demos.mkdir()
+    for kit in dl.HYDROGEN_DATA_KITS:  # hydrogen-data alone: its two kits, not the other ten
+        (kits / kit).mkdir(parents=True)
+    assert "hydrogen-drumkits" in named() and "hydrogen-data" not in named()
+    for kit in dl.KIT_ROLES:
+        (kits / kit).mkdir(exist_ok=True)
+    assert not {"hydrogen-data", "hydrogen-drumkits"} & named()
