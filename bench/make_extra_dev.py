@@ -15,7 +15,10 @@
 # pitch falls from up to 320 Hz, kinds no recorded dev kit has). The shipped model: --kick-synth 32.
 # --kick-ext N adds N mixes and N mixes with voice (numbers from EXT_FIRST on) on the pool's dev kits
 # whose kick is a recorded sample from outside hydrogen's kits (dataset_lib.EXT_KICKS: Sonic Pi's and
-# LMMS's bass drums, Debian sonic-pi-samples and lmms-common), cycled through.
+# LMMS's bass drums, Debian sonic-pi-samples and lmms-common), cycled through. With --split test,
+# only such mixes, on the test kits, into bench/data/extra_ext_test: a yardstick of kinds of kick
+# from outside hydrogen's kits (`bench/detect.py --extra-test extra_ext_test --extra-only`), held out
+# for a model that did not train on --kick-ext material.
 # Usage: python bench/make_extra_dev.py [--split dev|test] [--out DIR] [--per-category N] [--kick-pool N]
 #        [--kick-synth N] [--kick-ext N]
 # (--per-category at most 95, --kick-pool 50, --kick-synth 350: past that their clip numbers would
@@ -31,6 +34,7 @@ import make_dataset as md  # noqa: E402
 
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 DEFAULT_OUT = {"dev": os.path.join(DATA, "extra"), "test": os.path.join(DATA, "extra_test")}
+EXT_TEST_OUT = os.path.join(DATA, "extra_ext_test")  # --split test --kick-ext N: its own directory
 # clips per category for a given --per-category N (kick material weighs most)
 SHARE = {"mix": 1.0, "mix_voice": 0.8, "kickfree": 0.6, "speech": 0.2}
 POOL_FIRST = 201  # kick-pool clips' numbers start here (past every --per-category clip up to 40)
@@ -39,10 +43,10 @@ SYNTH_FIRST = 301  # --kick-synth clips' numbers start here (past --kick-pool up
 EXT_FIRST = 1001  # --kick-ext clips' numbers start here (past --kick-synth up to 350)
 
 
-def dev_mix_jobs(seed, first, n):
-    # (k, job) for n dev mixes and n dev mixes with voice numbered from `first`; k counts per category.
+def dev_mix_jobs(seed, first, n, split="dev"):
+    # (k, job) for n dev (or test) mixes and as many with voice numbered from `first`; k counts per category.
     for cat in ("mix", "mix_voice"):
-        idx = [i for i in range(first, first + 2 * n) if md.split_of(i) == "dev"]
+        idx = [i for i in range(first, first + 2 * n) if md.split_of(i) == split]
         for k, i in enumerate(idx):
             yield k, md.Job(cat, i, seed, False)
 
@@ -74,13 +78,20 @@ def synth_jobs(seed, n):
             for k, job in dev_mix_jobs(seed, SYNTH_FIRST, n)]
 
 
-def ext_jobs(seed, n):
-    # (job, overrides) for n mixes and n mixes with voice on the pool's dev kits whose kick is one of
-    # dataset_lib.EXT_KICKS (cycled through, and the kits beside them).
-    kits = sorted({kit for kit, _ in md.dl.DEV_KICK_POOL})
+def split_kits(split):
+    # The drum kits of a split's mixes: dev's are the pool's (DEV_KICK_POOL), test's the other six.
+    dev = {kit for kit, _ in md.dl.DEV_KICK_POOL}
+    return sorted(dev if split == "dev" else set(md.dl.KIT_ROLES) - dev)
+
+
+def ext_jobs(seed, n, split="dev"):
+    # (job, overrides) for n mixes and n mixes with voice on the split's kits whose kick is one of
+    # dataset_lib.EXT_KICKS (cycled through, and the kits beside them). On the test kits, a held-out
+    # yardstick of kicks from outside hydrogen's kits (for a model not trained on --kick-ext).
+    kits = split_kits(split)
     ext = md.dl.EXT_KICKS
     return [(job, dict(kit=kits[k % len(kits)], kick_file=md.dl.ext_kick_path(*ext[k % len(ext)])))
-            for k, job in dev_mix_jobs(seed, EXT_FIRST, n)]
+            for k, job in dev_mix_jobs(seed, EXT_FIRST, n, split)]
 
 
 def extra_jobs(seed, per_category, split="dev"):
@@ -99,7 +110,8 @@ def extra_jobs(seed, per_category, split="dev"):
 def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--split", default="dev", choices=("dev", "test"))
-    ap.add_argument("--out", help="default bench/data/extra (dev) or bench/data/extra_test (test)")
+    ap.add_argument("--out", help="default bench/data/extra (dev), bench/data/extra_test (test) or "
+                    "bench/data/extra_ext_test (test with --kick-ext)")
     ap.add_argument("--seed", type=int, default=20240601)
     ap.add_argument("--per-category", type=int, default=40)
     ap.add_argument("--kick-pool", type=int, default=0, help="mixes (and as many with voice) with pool kicks")
@@ -108,16 +120,20 @@ def main(argv=None):
     ap.add_argument("--kick-ext", type=int, default=0,
                     help="mixes (and as many with voice) with recorded kicks from Sonic Pi and LMMS")
     args = ap.parse_args(argv)
-    if args.split == "test" and (args.kick_pool or args.kick_synth or args.kick_ext):
-        ap.error("--kick-pool, --kick-synth and --kick-ext make dev material only")
+    if args.split == "test" and (args.kick_pool or args.kick_synth):
+        ap.error("--kick-pool and --kick-synth make dev material only")
+    ext_test = args.split == "test" and args.kick_ext > 0  # outside kicks on the test kits, alone
     missing = md.dl.missing_requirements() + (md.dl.missing_ext_kicks() if args.kick_ext else [])
     if missing:
         print("missing: " + ", ".join(missing), file=sys.stderr)
         return 2
-    args.out = args.out or DEFAULT_OUT[args.split]
+    args.out = args.out or (EXT_TEST_OUT if ext_test else DEFAULT_OUT[args.split])
     try:
-        jobs = (extra_jobs(args.seed, args.per_category, args.split) + pool_jobs(args.seed, args.kick_pool)
-                + synth_jobs(args.seed, args.kick_synth) + ext_jobs(args.seed, args.kick_ext))
+        if ext_test:
+            jobs = ext_jobs(args.seed, args.kick_ext, "test")
+        else:
+            jobs = (extra_jobs(args.seed, args.per_category, args.split) + pool_jobs(args.seed, args.kick_pool)
+                    + synth_jobs(args.seed, args.kick_synth) + ext_jobs(args.seed, args.kick_ext))
     except ValueError as e:
         ap.error(str(e))
     assert all(md.split_of(j.index) == args.split and j.index > md.PLAN[j.category] for j, _ in jobs)

@@ -296,10 +296,18 @@ def test_recorded_outside_kicks_are_dev_material_on_dev_kits(tmp_path, monkeypat
             {dl.ext_kick_path(*k) for k in dl.EXT_KICKS}
     # none of them is a test kit's sample (they live outside hydrogen's kits)
     assert not any(ov["kick_file"].startswith(dl.DRUMKIT_DIR) for _, ov in jobs)
+    # --split test: the same kicks on the test kits (the kits of bench/data's test mixes), test numbers
+    held = xd.ext_jobs(1, 30, "test")
+    test_kits = _mix_kits(md, {c: [i for i in range(1, md.PLAN[c] + 1) if md.split_of(i) == "test"]
+                               for c in ("mix", "mix_voice")})
+    assert {ov["kit"] for _, ov in held} == set(xd.split_kits("test")) == test_kits
+    assert all(md.split_of(j.index) == "test" and j.index >= xd.EXT_FIRST for j, _ in held)
+    assert {ov["kick_file"] for _, ov in held} == {ov["kick_file"] for _, ov in jobs}
+    assert not {j.base for j, _ in held} & {j.base for j, _ in jobs}
     monkeypatch.setattr(dl, "EXT_KICK_DIRS", {k: str(tmp_path / k) for k in dl.EXT_KICK_DIRS})
     assert dl.missing_ext_kicks() == sorted(dl.EXT_KICK_DIRS)
-    with pytest.raises(SystemExit):  # the test split takes no outside kicks
-        xd.main(["--split", "test", "--kick-ext", "2", "--out", str(tmp_path / "x")])
+    with pytest.raises(SystemExit):  # the test split takes no pool or synthesized kicks
+        xd.main(["--split", "test", "--kick-synth", "2", "--out", str(tmp_path / "x")])
 
 
 def test_an_outside_kick_replaces_only_the_kick():
