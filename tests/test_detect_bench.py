@@ -26,6 +26,11 @@ def test_evaluate_pools_kicks_and_counts_false_beats():
     assert any(line.startswith("| all mixes, clean mic (2 songs) | F1 0.67 [") and "(P 0.75 R 0.60)" in line
                for line in lines)
     assert "| speech, clean mic | 4.0 |" in lines
+    # mixes only (e.g. bench/data/extra_ext_test): no empty false-beats table after them
+    mixes_only = detect.evaluate(files[:2], results[:2], ["ours"])
+    lines = detect.markdown(mixes_only, "test", None)
+    assert lines[-1].startswith("| all mixes, clean mic (2 songs) |")
+    assert not any("without a kick" in line for line in lines)
 
 
 def test_kit_note_says_which_scored_kits_training_heard(tmp_path, monkeypatch):
