@@ -19,8 +19,10 @@
 # only such mixes, on the test kits, into bench/data/extra_ext_test: a yardstick of kinds of kick
 # from outside hydrogen's kits (`bench/detect.py --extra-test extra_ext_test --extra-only`), held out
 # for a model that did not train on --kick-ext material.
+# --speech N adds N dev speech clips (numbers from SPEECH_FIRST on): minutes of speech to hold the
+# kick threshold's false beats to (train_detector --max-quiet). The shipped model: --kick-synth 32 --speech 40.
 # Usage: python bench/make_extra_dev.py [--split dev|test] [--out DIR] [--per-category N] [--kick-pool N]
-#        [--kick-synth N] [--kick-ext N]
+#        [--kick-synth N] [--kick-ext N] [--speech N]
 # (--per-category at most 95, --kick-pool 50, --kick-synth 350: past that their clip numbers would
 # reach the next recipe's.)
 import argparse
@@ -41,6 +43,7 @@ POOL_FIRST = 201  # kick-pool clips' numbers start here (past every --per-catego
 KICK_RATES = (0.75, 0.8, 0.9, 1.1, 1.25)  # resampling factors for half of the kick-pool clips
 SYNTH_FIRST = 301  # --kick-synth clips' numbers start here (past --kick-pool up to 50)
 EXT_FIRST = 1001  # --kick-ext clips' numbers start here (past --kick-synth up to 350)
+SPEECH_FIRST = 101  # --speech clips' numbers start here (past every --per-category speech clip up to 95)
 
 
 def dev_mix_jobs(seed, first, n, split="dev"):
@@ -76,6 +79,12 @@ def synth_jobs(seed, n):
     kits = sorted({kit for kit, _ in md.dl.DEV_KICK_POOL})
     return [(job, dict(kit=kits[k % len(kits)], kick_synth=md.dl.synth_kick_params(job.rng(8))))
             for k, job in dev_mix_jobs(seed, SYNTH_FIRST, n)]
+
+
+def speech_jobs(seed, n):
+    # (job, None) for n more dev speech clips (the quiet material the threshold is held to).
+    return [(md.Job("speech", i, seed, False), None)
+            for i in range(SPEECH_FIRST, SPEECH_FIRST + 2 * n) if md.split_of(i) == "dev"]
 
 
 def split_kits(split):
@@ -119,9 +128,10 @@ def main(argv=None):
                     help="mixes (and as many with voice) with synthesized drum-machine kicks")
     ap.add_argument("--kick-ext", type=int, default=0,
                     help="mixes (and as many with voice) with recorded kicks from Sonic Pi and LMMS")
+    ap.add_argument("--speech", type=int, default=0, help="more dev speech clips")
     args = ap.parse_args(argv)
-    if args.split == "test" and (args.kick_pool or args.kick_synth):
-        ap.error("--kick-pool and --kick-synth make dev material only")
+    if args.split == "test" and (args.kick_pool or args.kick_synth or args.speech):
+        ap.error("--kick-pool, --kick-synth and --speech make dev material only")
     ext_test = args.split == "test" and args.kick_ext > 0  # outside kicks on the test kits, alone
     missing = md.dl.missing_requirements() + (md.dl.missing_ext_kicks() if args.kick_ext else [])
     if missing:
@@ -133,7 +143,8 @@ def main(argv=None):
             jobs = ext_jobs(args.seed, args.kick_ext, "test")
         else:
             jobs = (extra_jobs(args.seed, args.per_category, args.split) + pool_jobs(args.seed, args.kick_pool)
-                    + synth_jobs(args.seed, args.kick_synth) + ext_jobs(args.seed, args.kick_ext))
+                    + synth_jobs(args.seed, args.kick_synth) + ext_jobs(args.seed, args.kick_ext)
+                    + speech_jobs(args.seed, args.speech))
     except ValueError as e:
         ap.error(str(e))
     assert all(md.split_of(j.index) == args.split and j.index > md.PLAN[j.category] for j, _ in jobs)

@@ -19,8 +19,6 @@ N_FEAT = const(171)  # per level: r1, r2, above floor, r3, rise over the recent 
 # kick_viper.features is tied to the feature layout; it runs only while it declares the same one
 _VFEAT = _viper is not None and getattr(_viper, "N_FEAT", 0) == N_FEAT
 _CLAMP = const(2047)  # features clamp to +-2047 Q8 log2 (about +-24 dB)
-_TREE_IN = const(7)  # a tree's internal nodes (complete depth 3, heap order)
-_TREE_OUT = const(8)  # its leaves
 
 
 def _table(code, v):
@@ -33,20 +31,34 @@ def _table(code, v):
 
 class KickModel:
     def __init__(self, trees, bias):
-        # trees: (feature, threshold, value) of complete depth-3 trees in heap order (node k's children
-        # are 2k+1 and 2k+2): per tree 7 split features (bytes), 7 int16 thresholds and 8 int16 leaf
-        # values, left to right. At node k go right (2k+2) when feature > threshold, else left (2k+1);
-        # the leaf reached adds its value to the score. bench/train_detector.py's implicit_tables makes
-        # them from flat node tables (a shallower leaf becomes an always-left node over equal leaves).
-        # Tables that already are arrays of the right type (kick_weights.py's) are used as they are.
+        # trees: (feature, threshold, value) of complete trees of one depth d in heap order (node k's
+        # children are 2k+1 and 2k+2): per tree 2**d - 1 split features (bytes), as many int16
+        # thresholds and 2**d int16 leaf values, left to right. At node k go right (2k+2) when
+        # feature > threshold, else left (2k+1); the leaf reached adds its value to the score. The
+        # depth follows from the tables' sizes (leaves - nodes = trees). bench/train_detector.py's
+        # implicit_tables makes them from flat node tables (a shallower leaf becomes an always-left
+        # node over equal leaves). Tables that already are arrays of the right type (kick_weights.py's)
+        # are used as they are.
+        # thr and value may also come as int16 little-endian bytes (kick_weights.py's form): where the
+        # viper walk runs, they are read where they lie (in flash when the firmware is frozen or in
+        # ROMFS: no copy in the heap); the bytecode walk copies them into arrays.
         feat, thr, value = trees
-        self.tf = feat if isinstance(feat, bytearray) else bytearray(feat)
-        self.thr = _table("h", thr)
-        self.value = _table("h", value)  # |leaf| < 2**15, fewer than 256 trees: the sum < 2**23
-        nt = len(self.value) // _TREE_OUT
-        if (len(self.value) != _TREE_OUT * nt or len(self.tf) != _TREE_IN * nt or len(self.thr) != _TREE_IN * nt
-                or nt > 255):
-            raise ValueError("tables of 7 features, 7 thresholds and 8 leaves a tree, at most 255 trees")
+        self.tf = feat if isinstance(feat, (bytes, bytearray)) else bytes(feat)
+        if _viper is not None:
+            self.thr = thr if isinstance(thr, bytes) else bytes(_table("h", thr))
+            self.value = value if isinstance(value, bytes) else bytes(_table("h", value))
+            n_thr, n_value = len(self.thr) >> 1, len(self.value) >> 1
+        else:
+            self.thr = _table("h", thr)  # array("h", bytes) reads little-endian int16 on the ESP32
+            self.value = _table("h", value)  # |leaf| < 2**15, fewer than 256 trees: the sum < 2**23
+            n_thr, n_value = len(self.thr), len(self.value)
+        nt = n_value - len(self.tf)
+        inner = len(self.tf) // nt if nt > 0 else 7  # no trees: any depth
+        # inner & (inner + 1) == 0: inner is 2**d - 1
+        if (nt < 0 or nt > 255 or inner < 1 or inner & (inner + 1) or len(self.tf) != inner * nt
+                or n_thr != inner * nt):
+            raise ValueError("tables of 2**d - 1 features and thresholds and 2**d leaves a tree, at most 255 trees")
+        self.inner = inner  # a tree's internal nodes; inner + 1 leaves
         self.bias = bias
         self.hist = array("h", [0] * (4 * N_IN))  # levels 1..4 hops ago, level-major
         self.feat = array("h", [0] * N_FEAT)
@@ -124,16 +136,26 @@ class KickModel:
         thr = self.thr
         value = self.value
         s = self.bias
+        inner = self.inner
         b = 0  # the tree's first internal node
         v = 0  # its first leaf
         end = len(value)
+        if inner == 7:
+            while v != end:
+                # depth 3, unrolled: three levels of n = 2n + 1 + (feature > threshold): n ends at
+                # 7..14, the leaf n - 7; table indices stay below 8 * 255
+                n = 2 if ft[tf[b]] > thr[b] else 1
+                n = 2 * n + (2 if ft[tf[b + n]] > thr[b + n] else 1)
+                n = 2 * n + (2 if ft[tf[b + n]] > thr[b + n] else 1)
+                s += value[v + n - 7]  # |s| < 2**23 (see __init__)
+                b += 7
+                v += 8
+            return s
         while v != end:
-            # three levels of n = 2n + 1 + (feature > threshold): n ends at 7..14, the leaf n - 7;
-            # table indices stay below 8 * 255
-            n = 2 if ft[tf[b]] > thr[b] else 1
-            n = 2 * n + (2 if ft[tf[b + n]] > thr[b + n] else 1)
-            n = 2 * n + (2 if ft[tf[b + n]] > thr[b + n] else 1)
-            s += value[v + n - _TREE_IN]  # |s| < 2**23 (see __init__)
-            b += _TREE_IN
-            v += _TREE_OUT
+            n = 0
+            while n < inner:  # n = 2n + 1 + (feature > threshold) until a leaf: inner..2 inner
+                n = 2 * n + (2 if ft[tf[b + n]] > thr[b + n] else 1)
+            s += value[v + n - inner]
+            b += inner
+            v += inner + 1
         return s

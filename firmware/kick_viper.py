@@ -8,12 +8,14 @@
 # (kick.py runs this loop only while N_FEAT matches its own), and tests/test_kick_viper.py fails until
 # both agree. The walk is not tied to a model.
 #
-# score: complete depth-3 trees in heap order, len(value) // 8 of them (value: array('h'), 8 leaves a
-# tree, left to right); tree t's internal node k (0..6) is tf[7t + k] (a bytearray of feature indices)
-# and thr[7t + k] (array('h')); from k = 0, three times k = 2k + 1 + (feat[tf[7t + k]] > thr[7t + k])
-# (feat: array('h')), then add value[8t + k - 7]. Any tables of that format work; tables shorter than
-# 7 nodes a tree raise IndexError, and so does a feature index outside feat, as the bytecode's lookups
-# would. The bias is added by the caller. No allocation; not reentrant (the _A argument block). Import
+# score: complete trees of one depth d in heap order; thr and value are int16 little-endian bytes (a
+# bytes object, in flash if frozen: kick.py hands them over as they are), tf bytes of feature indices.
+# T = len(value) / 2 - len(tf) trees with I = len(tf) / T = 2**d - 1 internal nodes each (I + 1 leaf
+# values a tree, left to right); tree t's internal node k (0..I-1) is tf[It + k] and thr[It + k]; from
+# k = 0, k = 2k + 1 + (feat[tf[It + k]] > thr[It + k]) (feat: array('h')) while
+# k < I, then add value[(I + 1)t + k - I]. Any tables of that format work (the walk ends at a leaf
+# I..2I, so it never reads past a tree); node tables that are not a whole number of complete trees
+# raise IndexError, and so does a feature index outside feat, as the bytecode's lookups would. The bias is added by the caller. No allocation; not reentrant (the _A argument block). Import
 # optionally, like fft_viper: CPython gets ImportError from the guard, the WebAssembly VM (no native
 # emitter) a SyntaxError.
 #
@@ -35,15 +37,23 @@ if sys.implementation.name != "micropython" or sys.byteorder != "little":
 
 N_FEAT = 171  # the feature layout features() computes (kick.py checks it before wiring it in)
 
-# score()'s arguments for _score(): feat, tf, thr, value addresses, the tree count, the feature count
-_A = array("i", [0] * 6)
+# score()'s arguments for _score(): feat, tf, thr, value addresses, the tree count, the feature count,
+# a tree's internal nodes
+_A = array("i", [0] * 7)
 
 
 @micropython.viper
 def score(feat, tf, thr, value) -> int:
-    trees = int(len(value)) >> 3
-    if int(len(tf)) < 7 * trees or int(len(thr)) < 7 * trees:
-        raise IndexError("node tables shorter than 7 nodes a tree")
+    trees = (int(len(value)) >> 1) - int(len(tf))  # 2**d leaves and 2**d - 1 nodes a tree
+    if trees < 1:
+        if trees == 0 and int(len(tf)) == 0:
+            return 0  # no trees
+        raise IndexError("node tables no shorter than the leaves")
+    inner = 1  # 2**d - 1 internal nodes a tree: the smallest such that covers the node table
+    while inner * trees < int(len(tf)) and inner < 255:
+        inner = 2 * inner + 1
+    if inner * trees != int(len(tf)) or (int(len(thr)) >> 1) < int(len(tf)):
+        raise IndexError("node tables not a whole number of complete trees")
     a = ptr32(_A)
     a[0] = int(ptr16(feat))
     a[1] = int(ptr8(tf))
@@ -51,12 +61,13 @@ def score(feat, tf, thr, value) -> int:
     a[3] = int(ptr16(value))
     a[4] = trees
     a[5] = int(len(feat))
+    a[6] = inner
     return int(_score())
 
 
 @micropython.viper
 def _score() -> int:
-    n = 0  # local 0 (register): the heap position in the tree (0..6, then the leaf 7..14)
+    n = 0  # local 0 (register): the heap position in the tree (0..inner - 1, then the leaf inner..2 inner)
     f = 0  # local 1 (register): the split's feature index
     tf = ptr8(0)  # local 2: the tree's first feature byte
     a = ptr32(_A)
@@ -64,12 +75,13 @@ def _score() -> int:
     tf = ptr8(a[1])
     thr = ptr16(a[2])  # the tree's first threshold (walked with tf)
     val = ptr16(a[3])  # the tree's first leaf
-    tf_end = a[1] + 7 * a[4]
+    inner = a[6]  # a tree's internal nodes (2**d - 1); inner + 1 leaves
+    tf_end = a[1] + inner * a[4]
     nf = a[5]
     s = 0
     while int(tf) != tf_end:
         n = 0
-        while n < 7:
+        while n < inner:
             f = tf[n]
             if f >= nf:
                 raise IndexError("feature index outside the features")
@@ -77,10 +89,10 @@ def _score() -> int:
                 n = 2 * n + 2
             else:
                 n = 2 * n + 1
-        s += (val[n - 7] << 16) >> 16  # intended wrap: int16 sign extension
-        tf = ptr8(int(tf) + 7)
-        thr = ptr16(int(thr) + 14)
-        val = ptr16(int(val) + 16)
+        s += (val[n - inner] << 16) >> 16  # intended wrap: int16 sign extension
+        tf = ptr8(int(tf) + inner)
+        thr = ptr16(int(thr) + 2 * inner)
+        val = ptr16(int(val) + 2 * inner + 2)
     return s
 
 

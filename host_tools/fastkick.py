@@ -54,19 +54,24 @@ def features(levels, fl, warm):
 
 
 def scores(feats, km):
-    # Sum of leaf values per hop for a firmware KickModel's trees (complete depth 3 in heap order), plus
-    # its bias: three levels of n = 2n + 1 + (feature > threshold), then the leaf n - 7.
-    tf = np.frombuffer(bytes(km.tf), dtype=np.uint8).astype(np.int64).reshape(-1, 7)
-    thr = np.array(km.thr, dtype=np.int64).reshape(-1, 7)
-    value = np.array(km.value, dtype=np.int64).reshape(-1, 8)
+    # Sum of leaf values per hop for a firmware KickModel's trees (complete, km.inner internal nodes each,
+    # in heap order), plus its bias: n = 2n + 1 + (feature > threshold) until a leaf, then the leaf n - inner.
+    inner = km.inner
+    tf = np.frombuffer(bytes(km.tf), dtype=np.uint8).astype(np.int64).reshape(-1, inner)
+    def ints(t):  # an array('h'), or int16 little-endian bytes (where kick.py hands bytes to the viper walk)
+        return np.frombuffer(t, dtype="<i2").astype(np.int64) if isinstance(t, bytes) else np.array(t, dtype=np.int64)
+
+    thr = ints(km.thr).reshape(-1, inner)
+    value = ints(km.value).reshape(-1, inner + 1)
     feats = np.asarray(feats, dtype=np.int64)
     s = np.full(len(feats), km.bias, dtype=np.int64)
     rows = np.arange(len(feats))
+    depth = (inner + 1).bit_length() - 1
     for t in range(len(value)):
         n = np.zeros(len(feats), dtype=np.int64)
-        for _ in range(3):
+        for _ in range(depth):
             n = 2 * n + 1 + (feats[rows, tf[t][n]] > thr[t][n])
-        s += value[t][n - 7]
+        s += value[t][n - inner]
     return s
 
 

@@ -364,3 +364,12 @@ def test_missing_requirements_names_the_package_of_each_missing_kit(tmp_path, mo
     for kit in dl.KIT_ROLES:
         (kits / kit).mkdir(exist_ok=True)
     assert not {"hydrogen-data", "hydrogen-drumkits"} & named()
+
+
+def test_more_dev_speech_stays_dev_and_clear_of_the_per_category_clips():
+    md = _bench_module("make_dataset")
+    xd = _bench_module("make_extra_dev")
+    jobs = [j for j, _ in xd.speech_jobs(1, 40)]
+    assert len(jobs) == 40 and all(j.category == "speech" and md.split_of(j.index) == "dev" for j in jobs)
+    widest = {j.base for j, _ in xd.extra_jobs(1, 95) if j.category == "speech"}
+    assert min(j.index for j in jobs) >= xd.SPEECH_FIRST and not widest & {j.base for j in jobs}

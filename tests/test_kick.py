@@ -20,7 +20,7 @@ from host_tools import fastkick
 from host_tools.audio import load
 from host_tools.fastspectrum import FastSpectrum
 
-MAX_TABLE_BYTES = 2 * 1024  # the model's share of the garment's 40 KB heap (issue 3)
+MAX_TABLE_BYTES = 12 * 1024  # the model's tables: in flash on a frozen or ROMFS firmware (kick_weights' bytes)
 
 
 def level_stream(seed, hops):
@@ -94,15 +94,17 @@ def test_feature_layout():
 
 def test_tables_are_well_formed_and_within_budget():
     tf, thr, value = kick_weights.TREES
-    trees = len(value) // 8
-    assert 0 < trees < 256
-    assert len(value) == 8 * trees and len(tf) == len(thr) == 7 * trees
-    size = len(tf) + 2 * len(thr) + 2 * len(value)
-    assert size == table_bytes(kick_weights.TREES) <= MAX_TABLE_BYTES
-    assert all(f < N_FEAT for f in tf)
-    assert all(-32768 <= v <= 32767 for v in value)
+    # bytes, so that a frozen or ROMFS firmware keeps them in flash (kick_viper reads them there;
+    # tests/test_kick_viper.py checks that no copy is made on the unix port)
+    assert all(isinstance(t, bytes) for t in kick_weights.TREES)
     km = KickModel(kick_weights.TREES, kick_weights.BIAS)
-    assert km.thr is thr and km.value is value and km.tf is tf  # no second copy in RAM
+    inner = km.inner
+    trees = len(value) // 2 // (inner + 1)
+    assert 0 < trees < 256 and inner in (7, 15, 31)
+    assert len(value) == 2 * (inner + 1) * trees and len(tf) == len(thr) // 2 == inner * trees
+    assert len(tf) + len(thr) + len(value) == table_bytes(kick_weights.TREES) <= MAX_TABLE_BYTES
+    assert all(f < N_FEAT for f in tf)
+    assert list(km.thr) == list(array("h", thr)) and list(km.value) == list(array("h", value))
 
 
 # --- flat node tables -> implicit depth-3 tables (bench/train_detector.implicit_tables) ---------------
@@ -163,13 +165,16 @@ def feature_vectors(seed, count):
     return rows
 
 
-@pytest.mark.parametrize("seed,trees", [(1, 48), (2, 200), (3, 1), (4, 255)])
-def test_converted_tables_score_like_the_flat_tables(seed, trees):
-    flat = flat_forest(seed, trees)
+@pytest.mark.parametrize("seed,trees,depth", [(1, 48, 3), (2, 200, 3), (3, 1, 3), (4, 255, 3), (5, 128, 4),
+                                              (6, 30, 2), (7, 12, 5), (8, 12, 1)])
+def test_converted_tables_score_like_the_flat_tables(seed, trees, depth):
+    flat = flat_forest(seed, trees, max_depth=depth)
     assert any(tf == 255 for tf in flat[1][: len(flat[0])]) or trees < 40  # single-leaf trees included
-    tables = implicit_tables(flat)
-    assert len(tables[0]) == len(tables[1]) == 7 * trees and len(tables[2]) == 8 * trees
+    tables = implicit_tables(flat, depth)
+    inner = 2 ** depth - 1
+    assert len(tables[0]) == len(tables[1]) == inner * trees and len(tables[2]) == (inner + 1) * trees
     km = KickModel(tables, -77)
+    assert km.inner == inner  # the depth follows from the tables' sizes
     rows = feature_vectors(seed, 300)
     want, got = [], []
     for row in rows:
@@ -194,31 +199,38 @@ def test_converter_pads_a_shallow_leaf_with_an_always_left_subtree():
 
 
 def test_converter_refuses_what_the_tables_cannot_hold():
-    with pytest.raises(ValueError):  # a depth-4 tree
+    with pytest.raises(ValueError):  # a depth-4 tree in depth-3 tables
         implicit_tables(flat_forest(5, 30, max_depth=4))
+    assert implicit_tables(flat_forest(5, 30, max_depth=4), 4)  # fits depth-4 ones
     with pytest.raises(ValueError):  # a leaf outside int16
         implicit_tables(((0,), bytes([255]), (0,), (0,), (0,), (32768,)))
-    with pytest.raises(ValueError):  # tables of the wrong lengths
-        KickModel((bytes(7), [0] * 7, [0] * 7), 0)
+    for tf, thr, value in ((bytes(7), [0] * 7, [0] * 7), (bytes(5), [0] * 5, [0] * 8),  # no whole trees
+                           (bytes(7), [0] * 6, [0] * 8), (bytes(10), [0] * 10, [0] * 12)):  # 2 trees of 5 nodes
+        with pytest.raises(ValueError):
+            KickModel((tf, thr, value), 0)
+    assert KickModel((bytes(6), [0] * 6, [0] * 8), 0).inner == 3  # two depth-2 trees
+    assert KickModel((b"", [], []), 5).score() == 5  # no trees: the bias
     assert implicit_tables(flat_forest(5, 30, max_depth=3))  # the same seed within depth 3 converts
 
 
 def test_shipped_tables_round_trip_through_the_flat_format():
     # kick_weights' tables as flat node tables (heap order) and back: the same tables, the same scores
     tf, thr, value = kick_weights.TREES
+    thr, value = array("h", thr), array("h", value)  # int16 little-endian bytes in the module
+    n_in = KickModel(kick_weights.TREES, 0).inner  # the shipped depth's internal nodes a tree
     roots, ftf, fthr, left, right, fval = [], [], [], [], [], []
-    for t in range(len(value) // 8):
+    for t in range(len(value) // (n_in + 1)):
         base = len(ftf)
         roots.append(base)
-        for k in range(15):
-            inner = k < 7
-            ftf.append(tf[7 * t + k] if inner else 255)
-            fthr.append(thr[7 * t + k] if inner else 0)
+        for k in range(2 * n_in + 1):
+            inner = k < n_in
+            ftf.append(tf[n_in * t + k] if inner else 255)
+            fthr.append(thr[n_in * t + k] if inner else 0)
             left.append(base + 2 * k + 1 if inner else 0)
             right.append(base + 2 * k + 2 if inner else 0)
-            fval.append(0 if inner else value[8 * t + k - 7])
+            fval.append(0 if inner else value[(n_in + 1) * t + k - n_in])
     flat = (roots, bytes(ftf), fthr, left, right, fval)
-    back = implicit_tables(flat)
+    back = implicit_tables(flat, (n_in + 1).bit_length() - 1)
     assert (bytes(back[0]), list(back[1]), list(back[2])) == (bytes(tf), list(thr), list(value))
     km = KickModel(kick_weights.TREES, kick_weights.BIAS)
     for row in feature_vectors(9, 200):

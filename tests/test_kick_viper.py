@@ -41,25 +41,26 @@ def wired(sim):
     return wired_module(sim)
 
 
-def random_tables(seed, trees, nfeat=N_FEAT, extremes=False):
-    """Tables in kick.py's format (complete depth-3 trees in heap order): random split features,
+def random_tables(seed, trees, nfeat=N_FEAT, extremes=False, depth=3):
+    """Tables in kick.py's format (complete trees of `depth` in heap order): random split features,
     thresholds over the whole int16 range, leaves over the whole int16 range (only +-32767/-32768 with
     extremes)."""
     rng = random.Random(seed)
-    tf = bytes(rng.randrange(nfeat) for _ in range(7 * trees))
+    inner = 2 ** depth - 1
+    tf = bytes(rng.randrange(nfeat) for _ in range(inner * trees))
     thr = tuple(rng.choice((-32768, 32767, 0, -1, 2047, -2047, rng.randint(-3000, 3000), rng.randint(-32768, 32767)))
-                for _ in range(7 * trees))
+                for _ in range(inner * trees))
     if extremes:
-        value = tuple(rng.choice((-32768, 32767, -32767)) for _ in range(8 * trees))
+        value = tuple(rng.choice((-32768, 32767, -32767)) for _ in range((inner + 1) * trees))
     else:
-        value = tuple(rng.choice((-32768, 32767, rng.randint(-32768, 32767))) for _ in range(8 * trees))
+        value = tuple(rng.choice((-32768, 32767, rng.randint(-32768, 32767))) for _ in range((inner + 1) * trees))
     return tf, thr, value
 
 
-def converted_forest(seed, trees):
-    """Flat node tables of random shape (test_kick.flat_forest: leaves at any depth up to 3, single
+def converted_forest(seed, trees, depth=3):
+    """Flat node tables of random shape (test_kick.flat_forest: leaves at any depth up to `depth`, single
     leaves too, nodes in a shuffled order), put into kick.py's format by train_detector.implicit_tables."""
-    return implicit_tables(flat_forest(seed, trees))
+    return implicit_tables(flat_forest(seed, trees, max_depth=depth), depth)
 
 
 def feature_rows(seed, count):
@@ -85,6 +86,10 @@ FORESTS = {
     "converted_shapes": converted_forest(3, 60),
     "one_tree": random_tables(4, 1),
     "no_trees": (b"", (), ()),
+    "depth_4_converted": converted_forest(5, 128, depth=4),
+    "depth_2_extremes_255_trees": random_tables(6, 255, extremes=True, depth=2),
+    "depth_6": random_tables(7, 20, depth=6),
+    "depth_1": random_tables(8, 9, depth=1),
 }
 
 
@@ -201,9 +206,12 @@ def test_bad_tables_raise_like_the_bytecode(sim, wired):
             KickModel(short, 0)
     with pytest.raises(ValueError):  # more than 255 trees: the sum's bound
         KickModel(random_tables(5, 256), 0)
-    for short_tf, short_thr in ((tf[:6], thr), (tf, thr[:6])):  # the kernel checks the lengths itself
+    # the kernel checks the lengths itself: not a whole number of complete trees, or thresholds short
+    for bad_tf, bad_thr, bad_value in ((tf[:5], thr, value), (tf, thr[:6], value), (tf, thr, value + (0,)),
+                                       (tf, thr, value[:6])):
         with pytest.raises(IndexError):
-            sim.score(array("h", [0] * N_FEAT), bytearray(short_tf), array("h", short_thr), array("h", value))
+            sim.score(array("h", [0] * N_FEAT), bytes(bad_tf), bytes(array("h", bad_thr)), bytes(array("h", bad_value)))
+    assert sim.score(array("h", [0] * N_FEAT), b"", b"", b"") == 0  # no trees
 
 
 @pytest.mark.parametrize("start", [0xF7F00000, 0x80000000 - 64], ids=["heap_above_2**31", "buffers_straddle_2**31"])
@@ -233,16 +241,20 @@ row = array('h', bytearray(2 * {nfeat}))
 locked = 'ok'
 from kick_forests import FORESTS
 for c, (trees, nrows) in enumerate(FORESTS):
+    K._viper = None
+    mb = K.KickModel(trees, 123)  # the bytecode walk's model (its tables as arrays)
+    K._viper = V
     m = K.KickModel(trees, 123)
+    if isinstance(trees[1], bytes):  # kick_weights' bytes: the kernel reads them where they are
+        assert m.thr is trees[1] and m.value is trees[2] and m.tf is trees[0], 'copied'
     for k in range(nrows):
         src.readinto(row)
         for i in range({nfeat}):
             m.feat[i] = row[i]
+            mb.feat[i] = row[i]
         K._viper = None
-        K._VFEAT = False
-        a = m.score()
+        a = mb.score()
         K._viper = V
-        K._VFEAT = VF
         if c == 0 and k == 3:
             micropython.heap_lock()
             try:
@@ -319,7 +331,7 @@ def test_unix_port_walk_is_bit_identical_and_allocates_nothing(tmp_path, mpy):
             want.append("f %d %d same" % (h, k))
     want.append("heap ok")
     with open(os.path.join(root, "kick_forests.py"), "w") as f:  # too long for the command line
-        f.write("from array import array\nFORESTS = %r\n" % (forests,))  # kick_weights' tables may be arrays
+        f.write("from array import array\nFORESTS = %r\n" % (forests,))  # tables as bytes, tuples or arrays
     out = mpunix.run_unix32(_UNIX_CODE.format(path=path, nfeat=N_FEAT), root=root, timeout=600)
     lines = out.split("\n")[:-1]
     assert lines[0].endswith(".mpy" if mpy else ".py"), lines[0]
