@@ -140,22 +140,11 @@ class KickModel:
         b = 0  # the tree's first internal node
         v = 0  # its first leaf
         end = len(value)
-        if inner == 7:
-            while v != end:
-                # depth 3, unrolled: three levels of n = 2n + 1 + (feature > threshold): n ends at
-                # 7..14, the leaf n - 7; table indices stay below 8 * 255
-                n = 2 if ft[tf[b]] > thr[b] else 1
-                n = 2 * n + (2 if ft[tf[b + n]] > thr[b + n] else 1)
-                n = 2 * n + (2 if ft[tf[b + n]] > thr[b + n] else 1)
-                s += value[v + n - 7]  # |s| < 2**23 (see __init__)
-                b += 7
-                v += 8
-            return s
         while v != end:
             n = 0
             while n < inner:  # n = 2n + 1 + (feature > threshold) until a leaf: inner..2 inner
                 n = 2 * n + (2 if ft[tf[b + n]] > thr[b + n] else 1)
-            s += value[v + n - inner]
+            s += value[v + n - inner]  # |s| < 2**23 (see __init__)
             b += inner
             v += inner + 1
         return s

@@ -1,6 +1,6 @@
 # The kick model: the numpy twin (host_tools/fastkick.py) computes KickModel's features and scores bit
 # for bit, the shipped tables are well formed and inside their RAM budget, bench/train_detector.py's
-# converter from flat node tables to the implicit depth-3 layout keeps every score, and the model finds the
+# converter from flat node tables to the implicit layout (complete trees of one depth) keeps every score, and the model finds the
 # fixture kicks (tests/test_analyzer.py checks that the kick-free fixture stays nearly beat-free).
 import os
 import random
@@ -107,7 +107,7 @@ def test_tables_are_well_formed_and_within_budget():
     assert list(km.thr) == list(array("h", thr)) and list(km.value) == list(array("h", value))
 
 
-# --- flat node tables -> implicit depth-3 tables (bench/train_detector.implicit_tables) ---------------
+# --- flat node tables -> implicit tables of one depth (bench/train_detector.implicit_tables) ----------
 
 
 def flat_forest(seed, trees, max_depth=3, leaf=32767):
