@@ -222,7 +222,9 @@ def device_bundles(tmp, board_file="esp32s3-dress.json"):
     try:
         for kind, extra in (("fs", []), ("romfs", ["--romfs"])):
             out = os.path.join(tmp, "device-" + kind)
-            if cli(["build", "--board", path, "--out", out, "-q"] + extra) != 0:
+            # as `threadbeat build` makes it for the real chip: the smaller kick model on a filesystem
+            model = ["--kick-model", "small" if kind == "fs" else "full"]
+            if cli(["build", "--board", path, "--out", out, "-q"] + extra + model) != 0:
                 raise SystemExit("threadbeat build failed for the device bundle")
             roots[kind] = out
     finally:

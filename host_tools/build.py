@@ -21,11 +21,16 @@ ARCH = {"esp32": "xtensawin", "esp32s3": "xtensawin", "esp32c3": "rv32imc", "des
 
 # Desk-only modules, never imported on MicroPython (params_help: the parameters' help texts).
 DESK_ONLY = ("params_help.py",)
+# The kick model's tables are bytes constants: in ROMFS (or frozen) they stay in flash, but loaded from a
+# filesystem they sit in the heap, so a filesystem bundle carries the smaller model under the same name.
+KICK_WEIGHTS, KICK_WEIGHTS_SMALL = "kick_weights.py", "kick_weights_small.py"
 
 
 def firmware_modules():
-    # Every firmware module that goes onto the board (main.py is copied separately, not compiled).
-    names = sorted(f for f in os.listdir(FIRMWARE) if f.endswith(".py") and f != "main.py" and f not in DESK_ONLY)
+    # Every firmware module that goes onto the board (main.py is copied separately, not compiled; the
+    # smaller kick model goes in as kick_weights where the bundle is a filesystem one, see build()).
+    names = sorted(f for f in os.listdir(FIRMWARE) if f.endswith(".py") and f != "main.py"
+                   and f not in DESK_ONLY and f != KICK_WEIGHTS_SMALL)
     return names
 
 
@@ -67,21 +72,25 @@ def romfs_image(folder):
     return w.finalise()
 
 
-def build(profile_path, profile, out_dir, source=False, config=None, romfs=False):
-    # Write the bundle; returns a list of (relative path, bytes) for the summary.
+def build(profile_path, profile, out_dir, source=False, config=None, romfs=False, small_kick=None):
+    # Write the bundle; returns a list of (relative path, bytes) for the summary. small_kick: install
+    # kick_weights_small.py as kick_weights (default: for a board's filesystem, i.e. a real chip and
+    # no ROMFS; the desk, with no heap to spare for, gets the full model).
     from firmware.config import defaults_from_profile
 
     if romfs and source:
         raise CommandError("--romfs holds compiled .mpy files; it does not go with --source")
     os.makedirs(out_dir, exist_ok=True)
     arch = ARCH.get(profile["chip"])
+    if small_kick is None:
+        small_kick = not romfs and profile["chip"] != "desk"
     files = []
     tmp = tempfile.mkdtemp() if romfs else None
     mod_dir = tmp if romfs else os.path.join(out_dir, "firmware")
     os.makedirs(mod_dir, exist_ok=True)
     try:
         for name in firmware_modules():
-            src = os.path.join(FIRMWARE, name)
+            src = os.path.join(FIRMWARE, KICK_WEIGHTS_SMALL if name == KICK_WEIGHTS and small_kick else name)
             if not source and arch is None and name.endswith("_viper.py"):
                 continue  # viper needs a native architecture; bytecode-only boards run the portable twin
             if source:

@@ -116,7 +116,9 @@ def cmd_build(args):
     path = board_path(args.board)
     profile = resolve_board(path)
     config = read_config(args.config)
-    files = build.build(path, profile, args.out, source=args.source, config=config, romfs=args.romfs)
+    small = {"auto": None, "full": False, "small": True}[args.kick_model]
+    files = build.build(path, profile, args.out, source=args.source, config=config, romfs=args.romfs,
+                        small_kick=small)
     total = sum(size for _, size in files)
     if not args.quiet:
         for rel, size in files:
@@ -202,6 +204,9 @@ def build_parser():
             sp.add_argument("--romfs", action="store_true",
                             help="put the compiled modules into romfs.img (for `mpremote romfs deploy`; needs a "
                                  "MicroPython >= 1.25 built with MICROPY_VFS_ROM) instead of firmware/")
+            sp.add_argument("--kick-model", choices=("auto", "full", "small"), default="auto",
+                            help="which kick model goes in: the full one's 9.9 KB of tables sit in the heap when "
+                                 "loaded from a filesystem, so auto = small there, full in ROMFS and on the desk")
             sp.add_argument("--out", required=True, help="output folder")
             sp.add_argument("-q", "--quiet", action="store_true")
     return ap

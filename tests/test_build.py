@@ -17,11 +17,47 @@ MODULES = build.firmware_modules()
 
 
 @pytest.mark.parametrize("arch", ["xtensawin", "rv32imc"])
-@pytest.mark.parametrize("module", MODULES + list(build.DESK_ONLY) + ["main.py"])
+@pytest.mark.parametrize("module", MODULES + list(build.DESK_ONLY) + [build.KICK_WEIGHTS_SMALL, "main.py"])
 def test_module_compiles_for_the_target(tmp_path, arch, module):
     r = subprocess.run([build.mpy_cross(), "-march=" + arch, "-o", str(tmp_path / "m.mpy"),
                         os.path.join(ROOT, "firmware", module)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+
+def test_a_filesystem_bundle_carries_the_smaller_kick_model_and_romfs_the_full_one(tmp_path):
+    # the model's tables are bytes constants: in the heap when loaded from a filesystem, in flash from ROMFS
+    import importlib.util
+
+    def tables(name):
+        spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "firmware", name + ".py"))
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        return mod.TREES[2]  # leaf values: bytes that show up as they are in a compiled .mpy
+
+    full, small = tables("kick_weights"), tables("kick_weights_small")
+    assert len(small) < len(full) // 3
+    assert "kick_weights_small.py" not in MODULES and "kick_weights.py" in MODULES
+    src = tmp_path / "src"
+    assert cli(["build", "--board", "esp32-jacket", "--out", str(src), "--source", "-q"]) == 0
+    with open(os.path.join(ROOT, "firmware", "kick_weights_small.py"), "rb") as f:
+        assert (src / "firmware" / "kick_weights.py").read_bytes() == f.read()
+    assert not (src / "firmware" / "kick_weights_small.py").exists()
+    mpy = tmp_path / "mpy"
+    assert cli(["build", "--board", "esp32-jacket", "--out", str(mpy), "-q"]) == 0
+    blob = (mpy / "firmware" / "kick_weights.mpy").read_bytes()
+    assert small in blob and full not in blob
+    assert not (mpy / "firmware" / "kick_weights_small.mpy").exists()
+    rom = tmp_path / "rom"
+    assert cli(["build", "--board", "esp32-jacket", "--out", str(rom), "--romfs", "-q"]) == 0
+    image = (rom / build.ROMFS_IMAGE).read_bytes()
+    assert full in image and small not in image
+    big = tmp_path / "big"  # asked for: the full model on a filesystem (a board with heap to spare)
+    assert cli(["build", "--board", "esp32-jacket", "--out", str(big), "--kick-model", "full", "-q"]) == 0
+    assert full in (big / "firmware" / "kick_weights.mpy").read_bytes()
+    desk = tmp_path / "desk"  # the desk (simulate, the VM) has no heap to spare for: the full model
+    assert cli(["build", "--board", "desk", "--out", str(desk), "--source", "-q"]) == 0
+    with open(os.path.join(ROOT, "firmware", "kick_weights.py"), "rb") as f:
+        assert (desk / "firmware" / "kick_weights.py").read_bytes() == f.read()
 
 
 def test_bundle_for_the_jacket_is_compiled_and_complete(tmp_path):
