@@ -12,18 +12,18 @@
 # bytes object, in flash if frozen: kick.py hands them over as they are), tf bytes of feature indices.
 # T = len(value) / 2 - len(tf) trees with I = len(tf) / T = 2**d - 1 internal nodes each (I + 1 leaf
 # values a tree, left to right); tree t's internal node k (0..I-1) is tf[It + k] and thr[It + k]; from
-# k = 0, k = 2k + 1 + (feat[tf[It + k]] > thr[It + k]) (feat: array('h')) while
-# k < I, then add value[(I + 1)t + k - I]. Any tables of that format work (the walk ends at a leaf
-# I..2I, so it never reads past a tree); node tables that are not a whole number of complete trees
-# raise IndexError, and so does a feature index outside feat, as the bytecode's lookups would. The bias is added by the caller. No allocation; not reentrant (the _A argument block). Import
-# optionally, like fft_viper: CPython gets ImportError from the guard, the WebAssembly VM (no native
-# emitter) a SyntaxError.
+# k = 0, k = 2k + 1 + (feat[tf[It + k]] > thr[It + k]) (feat: array('h')) while k < I, then add
+# value[(I + 1)t + k - I]. Any tables of that format work (the walk ends at a leaf I..2I, so it never
+# reads past a tree); node tables that are not a whole number of complete trees raise IndexError, and
+# so does a feature index outside feat, as the bytecode's lookups would. The bias is added by the
+# caller. No allocation; not reentrant (the _A argument block). Import optionally, like fft_viper:
+# CPython gets ImportError from the guard, the WebAssembly VM (no native emitter) a SyntaxError.
 #
 # Why no 32-bit viper int wraps in score (features argues its own): the tables' own bound (kick.py):
-# every leaf value is int16 and there are fewer than 256 trees, so the sum stays below 2**23. Features,
-# thresholds and leaves are int16, read through ptr16 (unsigned) and sign-extended with (w << 16) >> 16,
-# the one deliberate wrap ("intended wrap"); feature indices are bytes compared against the feature
-# count, so a bad index cannot read past feat.
+# every leaf value is int16 and there are fewer than 256 trees (kick.py refuses more), so the sum stays
+# below 2**23. Features, thresholds and leaves are int16, read through ptr16 (unsigned) and
+# sign-extended with (w << 16) >> 16, the one deliberate wrap ("intended wrap"); feature indices are
+# bytes compared against the feature count, so a bad index cannot read past feat.
 #
 # Viper facts used (fft_viper.py's header): only the first 2-3 locals get registers, so each entry
 # parks its arguments in _A and calls a worker that takes none and declares its hottest locals first;
