@@ -67,13 +67,15 @@ def cmd_replay(args):
     duration = len(samples) / profile["sample_rate"]
     if len(samples) < profile["fft_size"]:
         raise CommandError("%s: too short (%.3f s); the engine needs at least %d samples" % (audio, duration, profile["fft_size"]))
+    if getattr(args, "live", False) and args.kick_model != "full":
+        raise CommandError("--kick-model small replays a file; --live runs the full model")
     if getattr(args, "live", False):  # play it and light the panels in step (host_tools/pi_run.py)
         from host_tools.pi_run import replay_live
 
         return replay_live(args, profile, config, samples, audio)
     t0 = time.perf_counter()
     res = replay.run(samples, profile, config, engine=args.engine, render=not args.no_preview,
-                     progress=sys.stderr.isatty() and not args.quiet)
+                     progress=sys.stderr.isatty() and not args.quiet, kick_model=args.kick_model)
     t1 = time.perf_counter()
     for p in res.problems:
         print("threadbeat: warning: " + p, file=sys.stderr)
@@ -189,6 +191,9 @@ def build_parser():
             sp.add_argument("--no-preview", action="store_true", help="skip the timeline picture and the animation")
             sp.add_argument("--preview-seconds", type=float, default=30.0, help="length of the animated preview (default %(default)s)")
             sp.add_argument("--kicks", help="annotation JSON with true kick times, drawn on the timeline")
+            sp.add_argument("--kick-model", choices=("full", "small"), default="full",
+                            help="small: the kick model a garment runs from its filesystem (threadbeat build "
+                                 "puts the smaller one there; ROMFS and frozen firmware run the full one)")
             sp.add_argument("--engine", choices=("fast", "frame"), default="fast",
                             help="fast: numpy front end (bit-identical); frame: the firmware's per-frame code")
             sp.add_argument("--live", action="store_true",

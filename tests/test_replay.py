@@ -62,6 +62,27 @@ def test_fast_path_equals_per_frame_firmware_path():
     assert fast.features[:, 6].sum() >= 1  # some beats happened, so the comparison means something
 
 
+def test_the_small_kick_model_is_what_a_filesystem_garment_runs(tmp_path):
+    from firmware import kick_weights_small as small
+    from firmware.engine import Engine
+
+    profile = read_profile(JACKET)
+    eng = Engine(profile)
+    replay.use_kick_model(eng, "small")
+    assert eng.analyzer.kick.inner == 7 and eng.analyzer.kick_thr == small.THRESHOLD  # sensitivity 50
+    x, _ = load(os.path.join(FIXTURES, "mix_garment.flac"), 16000)
+    x = x[: 16000 * 3]
+    fast = replay.run(x, profile, engine="fast", kick_model="small")
+    frame = replay.run(x, profile, engine="frame", kick_model="small")
+    assert (fast.features == frame.features).all() and fast.features[:, 6].sum() >= 1
+    with pytest.raises(ValueError):
+        replay.run(x, profile, kick_model="tiny")
+    out = tmp_path / "o"
+    assert main(["replay", os.path.join(FIXTURES, "mix_clean.flac"), "--kick-model", "small", "--no-preview",
+                "--out", str(out), "-q"]) == 0
+    assert (out / "events.json").exists()
+
+
 def test_resampled_stereo_click_track_beats_land_on_time(tmp_path):
     fs = 44100
     t = np.arange(int(fs * 6)) / fs
