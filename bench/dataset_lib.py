@@ -331,22 +331,27 @@ class DrumKit:
     def describe(self, with_kick: bool = True) -> str:
         parts = [f"{role}={inst.name}" for role, inst in self.roles.items()
                  if with_kick or role != "kick"]
-        if self.kick_synth is not None and with_kick:
-            parts = [p for p in parts if not p.startswith("kick=")] + ["kick=synthesized"]
-        elif self.kick_file is not None and with_kick:
-            parts = [p for p in parts if not p.startswith("kick=")] + ["kick=" + self.kick_file]
+        if self.own_kick() is not None and with_kick:
+            own = "synthesized" if self.kick_synth is not None else self.kick_file
+            parts = [p for p in parts if not p.startswith("kick=")] + ["kick=" + own]
         return f"hydrogen kit {self.name} ({', '.join(parts)})"
+
+    def own_kick(self):
+        """(samples, onset) of a kick that replaces the kit's (kick_synth or kick_file), else None."""
+        if self.kick_synth is not None:
+            return synth_kick(**self.kick_synth)
+        if self.kick_file is not None:
+            return load_sample(self.kick_file)
+        return None
 
     def hit(self, role: str, velocity: float, rng: np.random.Generator):
         """(samples, onset index, gain) for one hit, or None if the kit lacks the role."""
         inst = self.roles.get(role)
         if inst is None:
             return None
-        if role == "kick" and self.kick_synth is not None:
-            x, onset = synth_kick(**self.kick_synth)
-            return x, onset, velocity / float(np.max(np.abs(x)))
-        if role == "kick" and self.kick_file is not None:
-            x, onset = load_sample(self.kick_file)
+        own = self.own_kick() if role == "kick" else None
+        if own is not None:
+            x, onset = own
             return x, onset, velocity / float(np.max(np.abs(x)))
         layer = _pick_layer(inst.layers, velocity, rng)
         if role == "kick" and self.kick_rate != 1.0:
@@ -403,12 +408,10 @@ def _half_peak_ms(x: np.ndarray, onset: int) -> float:
 
 
 def kit_kick_attack_ms(kit: "DrumKit") -> tuple[float, float]:
-    """attack_ms of the kit's kick as it plays (a synthesized kick has one layer)."""
-    if kit.kick_synth is not None:
-        lag = round(_half_peak_ms(*synth_kick(**kit.kick_synth)), 2)
-        return lag, lag
-    if kit.kick_file is not None:
-        lag = round(_half_peak_ms(*load_sample(kit.kick_file)), 2)
+    """attack_ms of the kit's kick as it plays (a kick of its own, synthesized or from a file, has one layer)."""
+    own = kit.own_kick()
+    if own is not None:
+        lag = round(_half_peak_ms(*own), 2)
         return lag, lag
     return attack_ms(kit.roles["kick"])
 

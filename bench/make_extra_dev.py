@@ -76,7 +76,7 @@ def synth_jobs(seed, n):
     # synthesized (dataset_lib.synth_kick), its parameters drawn from the clip's own stream.
     if n > (EXT_FIRST - SYNTH_FIRST) // 2:
         raise ValueError("--kick-synth %d numbers clips past %d, where the --kick-ext clips start" % (n, EXT_FIRST))
-    kits = sorted({kit for kit, _ in md.dl.DEV_KICK_POOL})
+    kits = split_kits("dev")
     return [(job, dict(kit=kits[k % len(kits)], kick_synth=md.dl.synth_kick_params(job.rng(8))))
             for k, job in dev_mix_jobs(seed, SYNTH_FIRST, n)]
 

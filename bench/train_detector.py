@@ -174,7 +174,7 @@ def fit(clips, args):
         X.append(c.X[keep])
         Y.append(y[keep])
         w = (args.kickfree_weight if c.category == "kickfree" else
-             1.0 if c.category in KICK_CATS else getattr(args, "quiet_weight", 1.0))
+             1.0 if c.category in KICK_CATS else args.quiet_weight)
         W.append(np.full(int(keep.sum()), w))
     model = HistGradientBoostingClassifier(max_depth=args.depth, max_iter=args.trees, learning_rate=args.lr,
                                            class_weight="balanced" if args.balanced else None,
@@ -338,7 +338,8 @@ def table_bytes(tables):
 def write_weights(tables, bias, thr, notes, out=OUT):
     # tables: implicit_tables' (feature, threshold, value)
     feat, tthr, value = tables
-    depth = (len(value) // (len(value) - len(feat))).bit_length() - 1
+    trees = len(value) - len(feat)  # 2**d leaves and 2**d - 1 nodes a tree
+    nodes = len(feat) // trees
     lines = [
         "# Kick model, written by bench/train_detector.py -- do not edit by hand.",
     ] + ["# " + n for n in notes] + [
@@ -349,10 +350,9 @@ def write_weights(tables, bias, thr, notes, out=OUT):
         "BIAS = %d" % bias,
         "THRESHOLD = %d  # the score over which a hop fires, at sensitivity 50" % thr,
         "# %d trees of depth %d in heap order (node k's children are 2k+1, 2k+2; %d bytes):" % (
-            len(value) - len(feat), depth, table_bytes(tables)),
+            trees, nodes.bit_length(), table_bytes(tables)),
         "# per tree %d split features, %d thresholds (go right when feature > threshold), %d leaf values" % (
-            len(feat) // (len(value) - len(feat)), len(feat) // (len(value) - len(feat)),
-            len(value) // (len(value) - len(feat))),
+            nodes, nodes, nodes + 1),
         "TREES = (",
         "    %s," % repr(bytes(feat)),
         "    %s," % pack("h", tthr),

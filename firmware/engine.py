@@ -10,9 +10,10 @@ from firmware.spectrum import Spectrum
 
 
 class Engine:
-    def __init__(self, profile, config=None, bufs=None):
+    def __init__(self, profile, config=None, bufs=None, kick_model=None):
         # profile: a validated profile (firmware.profile.load_profile). config: settings dict or None.
         # bufs: optional list of per-panel byte buffers to fill (e.g. NeoPixel objects' .buf).
+        # kick_model: the Analyzer's model argument (default: firmware.kick_weights).
         self.profile = profile
         self.fs = profile["sample_rate"]
         self.hop = profile["hop"]
@@ -32,7 +33,7 @@ class Engine:
         p = self.params
         self._bass = (p.get("bass_lo"), p.get("bass_hi"))
         self.spectrum = Spectrum(self.fs, self.n, self.hop, bass_hz=self._bass)
-        self.analyzer = Analyzer(p, self.fs, self.hop, self.n // self.hop)
+        self.analyzer = Analyzer(p, self.fs, self.hop, self.n // self.hop, kick_model)
         from firmware.layout import bounds, garment_positions  # boot-only (app.unload_boot_modules)
 
         positions = garment_positions(profile)  # start-up only: the mapper turns them into distances

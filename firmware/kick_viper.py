@@ -44,15 +44,16 @@ _A = array("i", [0] * 7)
 
 @micropython.viper
 def score(feat, tf, thr, value) -> int:
-    trees = (int(len(value)) >> 1) - int(len(tf))  # 2**d leaves and 2**d - 1 nodes a tree
+    nodes = int(len(tf))
+    trees = (int(len(value)) >> 1) - nodes  # 2**d leaves and 2**d - 1 nodes a tree
     if trees < 1:
-        if trees == 0 and int(len(tf)) == 0:
+        if trees == 0 and nodes == 0:
             return 0  # no trees
         raise IndexError("node tables no shorter than the leaves")
     inner = 1  # 2**d - 1 internal nodes a tree: the smallest such that covers the node table
-    while inner * trees < int(len(tf)) and inner < 255:
+    while inner * trees < nodes and inner < 255:
         inner = 2 * inner + 1
-    if inner * trees != int(len(tf)) or (int(len(thr)) >> 1) < int(len(tf)):
+    if inner * trees != nodes or (int(len(thr)) >> 1) < nodes:
         raise IndexError("node tables not a whole number of complete trees")
     a = ptr32(_A)
     a[0] = int(ptr16(feat))

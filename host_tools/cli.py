@@ -67,9 +67,9 @@ def cmd_replay(args):
     duration = len(samples) / profile["sample_rate"]
     if len(samples) < profile["fft_size"]:
         raise CommandError("%s: too short (%.3f s); the engine needs at least %d samples" % (audio, duration, profile["fft_size"]))
-    if getattr(args, "live", False) and args.kick_model != "full":
-        raise CommandError("--kick-model small replays a file; --live runs the full model")
     if getattr(args, "live", False):  # play it and light the panels in step (host_tools/pi_run.py)
+        if args.kick_model != "full":
+            raise CommandError("--kick-model small replays a file; --live runs the full model")
         from host_tools.pi_run import replay_live
 
         return replay_live(args, profile, config, samples, audio)

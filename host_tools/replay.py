@@ -54,30 +54,25 @@ class ReplayResult:
         return np.round(255.0 * lin ** (1 / 2.2)).astype(np.uint8)
 
 
-def use_kick_model(eng, which):
-    # "small": the kick model a garment runs from its filesystem (firmware/kick_weights_small.py, which
-    # `threadbeat build` installs as kick_weights there); "full": the engine's own, kick_weights.
+def kick_model_for(which):
+    # The Analyzer's model for "full" (None: the engine's own, kick_weights) or "small": the kick model a
+    # garment runs from its filesystem (firmware/kick_weights_small.py, which `threadbeat build` installs
+    # as kick_weights there).
     if which == "full":
-        return
+        return None
     if which != "small":
         raise ValueError("kick model %r: full or small" % (which,))
     from firmware import kick_weights_small as w
-    from firmware.kick import KickModel
 
-    an = eng.analyzer
-    an.kick = KickModel(w.TREES, w.BIAS)
-    an.scale = w.SCALE
-    an.threshold = w.THRESHOLD
-    an.configure()  # the sensitivity's threshold from the model's own
+    return (w.TREES, w.BIAS, w.SCALE, w.THRESHOLD)
 
 
 def run(samples, profile, config=None, engine="fast", render=True, progress=False, kick_model="full"):
     # Run the engine over int16 samples at the profile's rate. engine: "fast" (numpy front end,
     # firmware analyzer) or "frame" (the firmware's per-frame code throughout); both give the
-    # same numbers. render: also run the mapper and output stage for every hop. kick_model: see
-    # use_kick_model.
-    eng = Engine(profile, config)
-    use_kick_model(eng, kick_model)
+    # same numbers. render: also run the mapper and output stage for every hop. kick_model: "full"
+    # or "small" (see kick_model_for).
+    eng = Engine(profile, config, kick_model=kick_model_for(kick_model))
     fs, hop = eng.fs, eng.hop
     t = len(samples) // hop
     res = ReplayResult(profile, hop / fs)

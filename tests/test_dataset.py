@@ -255,15 +255,20 @@ def test_dev_and_test_mixes_share_no_kit_and_the_pool_stays_on_dev_kits():
         assert any(ov["kick"] == kick and ov["kit"] == kit and "kick_rate" not in ov for _, ov in pool)
 
 
+def _check_dev_mix_recipe(md, jobs, count, first, widest_before):
+    # count dev clips numbered from `first`, on the pool's dev kits, none named as a clip of the recipe
+    # before it at its widest
+    assert len(jobs) == count and all(md.split_of(j.index) == "dev" and j.index >= first for j, _ in jobs)
+    assert {ov["kit"] for _, ov in jobs} <= {kit for kit, _ in md.dl.DEV_KICK_POOL}
+    assert not {j.base for j, _ in jobs} & {j.base for j, _ in widest_before}
+
+
 def test_synthesized_kick_clips_are_dev_material_with_falling_pitch():
     md = _bench_module("make_dataset")
     xd = _bench_module("make_extra_dev")
     dl = md.dl
     jobs = xd.synth_jobs(1, 16)
-    assert len(jobs) == 32 and all(md.split_of(j.index) == "dev" and j.index >= xd.SYNTH_FIRST for j, _ in jobs)
-    assert {ov["kit"] for _, ov in jobs} <= {kit for kit, _ in dl.DEV_KICK_POOL}
-    widest = {j.base for j, _ in xd.pool_jobs(1, (xd.SYNTH_FIRST - xd.POOL_FIRST) // 2)}
-    assert not {j.base for j, _ in jobs} & widest
+    _check_dev_mix_recipe(md, jobs, 32, xd.SYNTH_FIRST, xd.pool_jobs(1, (xd.SYNTH_FIRST - xd.POOL_FIRST) // 2))
     assert jobs == xd.synth_jobs(1, 16)  # the same recipes every time
     p = jobs[0][1]["kick_synth"]
     x, onset = dl.synth_kick(**p)
@@ -284,10 +289,7 @@ def test_recorded_outside_kicks_are_dev_material_on_dev_kits(tmp_path, monkeypat
     xd = _bench_module("make_extra_dev")
     dl = md.dl
     jobs = xd.ext_jobs(1, 30)
-    assert len(jobs) == 60 and all(md.split_of(j.index) == "dev" and j.index >= xd.EXT_FIRST for j, _ in jobs)
-    assert {ov["kit"] for _, ov in jobs} <= {kit for kit, _ in dl.DEV_KICK_POOL}
-    widest = {j.base for j, _ in xd.synth_jobs(1, (xd.EXT_FIRST - xd.SYNTH_FIRST) // 2)}
-    assert not {j.base for j, _ in jobs} & widest
+    _check_dev_mix_recipe(md, jobs, 60, xd.EXT_FIRST, xd.synth_jobs(1, (xd.EXT_FIRST - xd.SYNTH_FIRST) // 2))
     with pytest.raises(ValueError, match="kick-ext"):
         xd.synth_jobs(1, (xd.EXT_FIRST - xd.SYNTH_FIRST) // 2 + 1)
     # every outside kick is used, in both categories

@@ -67,8 +67,7 @@ def test_the_small_kick_model_is_what_a_filesystem_garment_runs(tmp_path):
     from firmware.engine import Engine
 
     profile = read_profile(JACKET)
-    eng = Engine(profile)
-    replay.use_kick_model(eng, "small")
+    eng = Engine(profile, kick_model=replay.kick_model_for("small"))
     assert eng.analyzer.kick.inner == 7 and eng.analyzer.kick_thr == small.THRESHOLD  # sensitivity 50
     x, _ = load(os.path.join(FIXTURES, "mix_garment.flac"), 16000)
     x = x[: 16000 * 3]
