@@ -32,7 +32,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests"))
 from bench import readme  # noqa: E402
 from host_tools.audio import load  # noqa: E402
 from host_tools.cli import main as cli  # noqa: E402
-from mpunix import run_unix32, unix32_path  # noqa: E402
+from mpunix import MicroPythonUnixError, run_unix32, unix32_path  # noqa: E402
 from mpvm import REPO_ROOT, ensure_installed, node_available, run_micropython  # noqa: E402
 
 SCRIPT = os.path.join(ROOT, "bench", "vm_cost_script.py")
@@ -333,6 +333,55 @@ def device_heap(roots):
     return res
 
 
+START_SCRIPT = DEVICE_PRELUDE + """from firmware.app import build
+app = build("")
+for i in range(50):
+    app.step()
+print("started")
+"""
+ESP32_HEAP_KB = 111  # an ESP32 without PSRAM (MicroPython's GC heap grows to about this)
+
+
+def smallest_heap(root, exe=None, lo=16, hi=320):
+    # The smallest GC heap (KB, the unix port's -X heapsize) in which the board starts and runs 50
+    # hops, and so does every heap up to 16 KB larger: the start-up peak plus what fragmentation costs, which is what a board without PSRAM must
+    # hold (the heap after start-up is less). Bisection; filesystem or frozen modules (a ROMFS image is
+    # read into this port's heap, so it has no such figure here).
+    def starts(k):
+        try:
+            return "started" in run_unix32(START_SCRIPT % (None,), root=root, timeout=120, exe=exe,
+                                           args=("-X", "heapsize=%dK" % k))
+        except MicroPythonUnixError:  # MemoryError at start-up
+            return False
+
+    if not starts(hi):
+        raise SystemExit("device heap: %s does not start even in a %d KB heap" % (root, hi))
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if starts(mid):
+            hi = mid
+        else:
+            lo = mid
+    # fragmentation makes the answer ragged (a size may fail just above one that starts): report the
+    # size from which every heap up to 16 KB larger starts
+    fails = [k for k in range(hi + 1, hi + 17) if not starts(k)]
+    return fails[-1] + 1 if fails else hi
+
+
+def start_heaps(tmp):
+    # smallest_heap for each garment as on the board, its modules in the filesystem (and frozen, when
+    # the frozen binary is there): {garment: {"fs": KB, "frozen": KB}}
+    out = {}
+    for garment, board_file in GARMENTS:
+        sub = os.path.join(tmp, "start-" + garment)
+        os.makedirs(sub)
+        roots = device_bundles(sub, board_file)
+        out[garment] = {"fs": smallest_heap(roots["fs"])}
+        if "frozen" in roots:
+            out[garment]["frozen"] = smallest_heap(roots["frozen"], exe=frozen_path())
+    return out
+
+
 def bundle(tmp, garment, board_file, hops):
     # A desk bundle of this garment: its panels, modes and palettes, fed from audio.pcm.
     with open(os.path.join(ROOT, "boards", board_file)) as f:
@@ -527,6 +576,12 @@ def device_lines(dev):
             "%s %s / %s" % (m.split(".")[-1], kb(fs_mod.get(m, 0)), kb(b)) for m, b in top) +
             "; the growth of the qstr table their names need: %s / %s." % (kb(fs["qstr_table_bytes"]),
                                                                           kb(rom["qstr_table_bytes"])))
+    st = dev.get("start_heap_kb")
+    if st:
+        out.append("Smallest heap to start and run (the start-up peak with fragmentation; an ESP32 without PSRAM "
+                   "has about %d KB): " % ESP32_HEAP_KB + "; ".join(
+                       "%s **%d KB** from the filesystem%s" % (g, h["fs"], ", %d KB frozen" % h["frozen"] if "frozen" in h else "")
+                       for g, h in st.items()) + ".")
     out.append("The App's objects (KB): " + ", ".join("%s %s" % (n, kb(b)) for n, b in fs["groups"]) + ".")
     fz = dev.get("frozen")
     if fz:
@@ -561,6 +616,7 @@ def main():
             raise SystemExit("--heap-only needs the 32-bit unix port (set THREADBEAT_MPY_UNIX32)")
         with tempfile.TemporaryDirectory() as tmp:
             dev = device_heap(device_bundles(tmp))
+            dev["start_heap_kb"] = start_heaps(tmp)
         print(json.dumps(dev, indent=1))
         print("\n".join(device_lines(dev)))
         return
@@ -574,6 +630,7 @@ def main():
             res["vm"] = {"skipped": "node not found"}
         if unix32_path():
             res["device_heap"] = device_heap(device_bundles(tmp))
+            res["device_heap"]["start_heap_kb"] = start_heaps(tmp)
             res["unix32"] = measure(run_unix32, heap_unix, roots, args.hops)
             bm = bm_fft_unix()
             res["bm_fft_unix32"] = bm

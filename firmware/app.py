@@ -3,7 +3,6 @@
 # Hardware modules are imported only here, at the edge, and only for the parts a profile names.
 import json
 
-from firmware.engine import Engine
 from firmware.health import OK, MicHealth
 
 try:
@@ -152,7 +151,7 @@ class App:
         return out
 
 
-def unload_boot_modules():
+def unload_boot_modules(names=("profile", "layout", "kick_weights")):
     # On the board, module bytecode lives in RAM: drop the modules only start-up needs (profile
     # validation, layout maths, the kick model's tables once copied into arrays). CPython keeps
     # them (tests hold references to their classes).
@@ -161,7 +160,7 @@ def unload_boot_modules():
     if sys.implementation.name != "micropython":
         return
     pkg = sys.modules.get("firmware")
-    for name in ("profile", "layout", "kick_weights"):
+    for name in names:
         sys.modules.pop("firmware." + name, None)
         if pkg is not None and name in pkg.__dict__:
             delattr(pkg, name)
@@ -201,6 +200,10 @@ def build(root="", parts=None):
     parts = parts or {}
     pre = root + "/" if root and not root.endswith("/") else root
     profile, faults = load_board(pre + PROFILE_FILE)
+    # The validator (the largest module) goes before the engine's modules come in, so the two never
+    # share the heap: the start-up peak is what a board without PSRAM must hold.
+    unload_boot_modules(("profile",))
+    from firmware.engine import Engine
     from firmware.store import Store
 
     store = Store(root)

@@ -89,3 +89,42 @@ def test_desk_main_with_viper_on_the_32_bit_unix_port_matches_cpython(tmp_path):
     assert "fft_viper" in run_unix32("import firmware.fft as f; print(f._viper)", root=str(out))
     run_unix32(open(out / "main.py").read(), root=str(out))
     assert ((out / "events.json").read_bytes(), (out / "frames.bin").read_bytes()) == cpy
+
+
+BOOT_ORDER = """
+import sys
+import firmware.app as A
+
+seen = []
+unload = A.unload_boot_modules
+
+def spy(names=("profile", "layout", "kick_weights")):
+    seen.append((names, "firmware.profile" in sys.modules, "firmware.engine" in sys.modules))
+    unload(names)
+
+A.unload_boot_modules = spy
+app = A.build("")
+print(repr((seen, "firmware.profile" in sys.modules, app.step())))
+"""
+
+
+@requires_vm
+def test_profile_validator_is_gone_before_the_engine_comes_in(tmp_path):
+    # The start-up peak: the profile validator (the largest module) and the engine's modules never
+    # share the heap on the board. Real MicroPython, the desk bundle.
+    out, _ = desk_bundle(tmp_path, 0.1)
+    seen, profile_left, stepped = eval(run_micropython(BOOT_ORDER, root=str(out)).strip().splitlines()[-1])
+    names, had_profile, had_engine = seen[0]
+    assert names == ("profile",) and had_profile and not had_engine
+    assert not profile_left and stepped == 1
+
+
+@requires_unix32
+def test_the_jacket_starts_from_its_filesystem_in_100_kb_of_heap(tmp_path):
+    # An ESP32 without PSRAM has about 111 KB of heap; with the modules as .mpy on its filesystem the
+    # jacket (the default board) must start and run in less, with room to spare (bench/vm_cost.py
+    # reports the smallest heap: 93 KB; 109 KB while the engine came in beside the profile validator).
+    from bench import vm_cost
+
+    root = vm_cost.device_bundles(str(tmp_path), "esp32-jacket.json")["fs"]
+    assert "started" in run_unix32(vm_cost.START_SCRIPT % (None,), root=root, args=("-X", "heapsize=100K"))
