@@ -344,9 +344,10 @@ ESP32_HEAP_KB = 111  # an ESP32 without PSRAM (MicroPython's GC heap grows to ab
 
 def smallest_heap(root, exe=None, lo=16, hi=320):
     # The smallest GC heap (KB, the unix port's -X heapsize) in which the board starts and runs 50
-    # hops, and so does every heap up to 16 KB larger: the start-up peak plus what fragmentation costs, which is what a board without PSRAM must
-    # hold (the heap after start-up is less). Bisection; filesystem or frozen modules (a ROMFS image is
-    # read into this port's heap, so it has no such figure here).
+    # hops, and so does every heap up to 16 KB larger: the start-up peak plus what fragmentation
+    # costs, which is what a board without PSRAM must hold (the heap after start-up is less).
+    # Bisection; filesystem or frozen modules (a ROMFS image is read into this port's heap, so it has
+    # no such figure here).
     def starts(k):
         try:
             return "started" in run_unix32(START_SCRIPT % (None,), root=root, timeout=120, exe=exe,
@@ -368,18 +369,29 @@ def smallest_heap(root, exe=None, lo=16, hi=320):
     return fails[-1] + 1 if fails else hi
 
 
-def start_heaps(tmp):
+def start_heaps(tmp, built):
     # smallest_heap for each garment as on the board, its modules in the filesystem (and frozen, when
-    # the frozen binary is there): {garment: {"fs": KB, "frozen": KB}}
+    # the frozen binary is there): {garment: {"fs": KB, "frozen": KB}}. built: {garment: its
+    # device_bundles} already made; the others are made here.
     out = {}
     for garment, board_file in GARMENTS:
-        sub = os.path.join(tmp, "start-" + garment)
-        os.makedirs(sub)
-        roots = device_bundles(sub, board_file)
+        roots = built.get(garment)
+        if roots is None:
+            sub = os.path.join(tmp, "start-" + garment)
+            os.makedirs(sub)
+            roots = device_bundles(sub, board_file)
         out[garment] = {"fs": smallest_heap(roots["fs"])}
         if "frozen" in roots:
             out[garment]["frozen"] = smallest_heap(roots["frozen"], exe=frozen_path())
     return out
+
+
+def device_figures(tmp):
+    # device_heap of the dress as on the board, with every garment's smallest start heap.
+    roots = device_bundles(tmp)
+    dev = device_heap(roots)
+    dev["start_heap_kb"] = start_heaps(tmp, {"dress": roots})
+    return dev
 
 
 def bundle(tmp, garment, board_file, hops):
@@ -615,8 +627,7 @@ def main():
         if not unix32_path():
             raise SystemExit("--heap-only needs the 32-bit unix port (set THREADBEAT_MPY_UNIX32)")
         with tempfile.TemporaryDirectory() as tmp:
-            dev = device_heap(device_bundles(tmp))
-            dev["start_heap_kb"] = start_heaps(tmp)
+            dev = device_figures(tmp)
         print(json.dumps(dev, indent=1))
         print("\n".join(device_lines(dev)))
         return
@@ -629,8 +640,7 @@ def main():
         else:
             res["vm"] = {"skipped": "node not found"}
         if unix32_path():
-            res["device_heap"] = device_heap(device_bundles(tmp))
-            res["device_heap"]["start_heap_kb"] = start_heaps(tmp)
+            res["device_heap"] = device_figures(tmp)
             res["unix32"] = measure(run_unix32, heap_unix, roots, args.hops)
             bm = bm_fft_unix()
             res["bm_fft_unix32"] = bm

@@ -49,7 +49,7 @@ def read_json(path):
 
 def load_board(path):
     # The validated profile and a list of faults; falls back to safe_profile().
-    from firmware.profile import ProfileError, load_profile  # boot-only: unloaded after start-up
+    from firmware.profile import ProfileError, load_profile  # boot-only: build() unloads it right after
 
     data, err = read_json(path)
     faults = []
@@ -153,7 +153,7 @@ class App:
 
 def unload_boot_modules(names=("profile", "layout", "kick_weights")):
     # On the board, module bytecode lives in RAM: drop the modules only start-up needs (profile
-    # validation, layout maths, the kick model's tables once copied into arrays). CPython keeps
+    # validation, layout maths, kick_weights once the KickModel holds its tables). CPython keeps
     # them (tests hold references to their classes).
     import sys
 

@@ -98,9 +98,9 @@ import firmware.app as A
 seen = []
 unload = A.unload_boot_modules
 
-def spy(names=("profile", "layout", "kick_weights")):
-    seen.append((names, "firmware.profile" in sys.modules, "firmware.engine" in sys.modules))
-    unload(names)
+def spy(*names):
+    seen.append((names[0] if names else None, "firmware.profile" in sys.modules, "firmware.engine" in sys.modules))
+    unload(*names)
 
 A.unload_boot_modules = spy
 app = A.build("")
