@@ -15,6 +15,10 @@ _DB_Q12 = const(1361)  # Q12 log2 units per dB: 4096 / 3.0103
 _RAMP = const(8166)  # 6 dB in Q12: the voice guard's fade
 _FALL_RATIO = const(4)  # the floor falls this many times faster than it rises: over a steady sound
 # it settles near the 20th percentile of the level, and the gate above it keeps noise dark
+_DROP_MS = const(250)  # a level under its floor this long has dropped (not dipped): the floor jumps
+# down to it, so a 30 dB drop in loudness is not held dark while the floor walks down
+_DARK_RELEASE = const(4)  # the gain's release runs this many times faster while the level sits more
+# than agc_range under its peak (the band dark) after the hold: a drop in loudness is followed quickly
 
 
 class Features:
@@ -53,6 +57,7 @@ class Analyzer:
         self.floor = array("i", [0] * N_LEVELS)  # Q12 log2
         self.peak = array("i", [0] * N_LEVELS)  # Q12, the recent peak of each level
         self.hold = array("h", [0] * N_LEVELS)
+        self.under = array("h", [0] * N_LEVELS)  # hops each level has stayed under its floor
         self.smooth = array("h", [0] * N_LEVELS)  # 0..255 smoothed outputs
         self.last_beat_hop = -1000
         self.prominence = 0  # Q12: smoothed bass level minus mid level (speech: far below 0)
@@ -61,8 +66,8 @@ class Analyzer:
         self.hops = 0
         self._version = -1
         # configure()'s per-hop constants for the viper loop: gate, floor_rise, fall, release, span,
-        # span_inv, rise, decay, hold_hops
-        self._prm = array("i", [0] * 9)
+        # span_inv, rise, decay, hold_hops, drop_hops
+        self._prm = array("i", [0] * 10)
         self.configure()
 
     def configure(self):
@@ -79,6 +84,7 @@ class Analyzer:
         self.release = (p.get("agc_release") * _DB_Q12 * hop) // fs
         if self.release < 1:
             self.release = 1
+        self.drop_hops = (_DROP_MS * fs) // (1000 * hop)
         self.span = p.get("agc_range") * _DB_Q12
         self.span_inv = (255 << 16) // self.span
         self.rise = p.get("rise")
@@ -97,6 +103,7 @@ class Analyzer:
         c[6] = self.rise
         c[7] = self.decay
         c[8] = self.hold_hops
+        c[9] = self.drop_hops
 
     def update(self, lv, now_ms, kick_score=None):
         # lv: band levels (array 'h', Q8 log2, N_LEVELS entries) of the newest frame.
@@ -153,12 +160,14 @@ class Analyzer:
     def _dynamics(self, lv):
         # Gate, gain and smoothing for all N_LEVELS levels.
         if _viper is not None:
-            _viper.dynamics(lv, self.floor, self.peak, self.hold, self.smooth, self._prm, N_LEVELS)
+            _viper.dynamics(lv, self.floor, self.peak, self.hold, self.under, self.smooth, self._prm, N_LEVELS)
             self.features.silent = 1 if (lv[LEVEL] << 4) - self.floor[LEVEL] <= self.gate else 0
             return
         floor = self.floor
         peak = self.peak
         hold = self.hold
+        under = self.under
+        drop_hops = self.drop_hops
         sm = self.smooth
         gate = self.gate
         rise_f = self.floor_rise
@@ -172,10 +181,17 @@ class Analyzer:
             x = lv[b] << 4  # Q12; |x| < 2**18
             fl = floor[b]
             if x < fl:
-                fl -= fall_f
-                if fl < x:
+                u = under[b] + 1
+                if u >= drop_hops:  # under it for _DROP_MS: the sound has dropped, start again from here
                     fl = x
+                    u = 0
+                else:
+                    fl -= fall_f
+                    if fl < x:
+                        fl = x
+                under[b] = u
             else:
+                under[b] = 0
                 fl += rise_f
             floor[b] = fl
             # gain: the top `agc_range` dB under the band's recent peak map to 0..255
@@ -186,7 +202,7 @@ class Analyzer:
             elif hold[b] > 0:
                 hold[b] -= 1
             else:
-                pk -= release
+                pk -= release if x + span >= pk else release * _DARK_RELEASE
                 if pk < x:
                     pk = x
             top = fl + gate + span  # a quiet passage is never stretched over more than the span

@@ -1,12 +1,13 @@
 # Viper twins of the Analyzer's per-level loops (firmware/analyzer.py): floor, gain and smoothing, and the
 # voice guard's scaling of the smoothed levels. Same integers; tests/test_analyzer_viper.py checks them.
 #
-#   dynamics(lv, floor, peak, hold, sm, prm, n)   # Analyzer._dynamics' loop over levels 0..n-1
+#   dynamics(lv, floor, peak, hold, under, sm, prm, n)   # Analyzer._dynamics' loop over levels 0..n-1
 #   shade(sm, out, n, v)                          # out[b] = (sm[b] * v) >> 8 for b < n (update()'s bands)
 #
-# lv: band levels (array('h'), Q8 log2); floor, peak: array('i') (Q12); hold, sm: array('h'); out: a
-# bytearray. prm: array('i') of the per-hop constants Analyzer.configure derives, in this order:
-# gate, floor_rise, fall (= floor_rise * _FALL_RATIO), release, span, span_inv, rise, decay, hold_hops.
+# lv: band levels (array('h'), Q8 log2); floor, peak: array('i') (Q12); hold, under, sm: array('h'); out:
+# a bytearray. prm: array('i') of the per-hop constants Analyzer.configure derives, in this order:
+# gate, floor_rise, fall (= floor_rise * _FALL_RATIO), release, span, span_inv, rise, decay, hold_hops,
+# drop_hops. The dark release (release * _DARK_RELEASE = 4) is a shift by 2 here.
 # The `silent` flag after the loop stays in bytecode. The kernels check their arrays' lengths
 # (IndexError, as the bytecode's lookups would raise) since a pointer would write past them. No
 # allocation; not reentrant (the _A argument block). Import optionally, like fft_viper: CPython gets
@@ -14,11 +15,12 @@
 #
 # Why no 32-bit viper int wraps (analyzer.py's own bounds, restated; nothing is marked but the sign
 # extensions): levels are int16, so |x| = |lv << 4| < 2**20; the floor moves towards x by at most
-# fall and settles within [min x - fall, max x + floor_rise], the peak within floor + gate + span and
-# max x, and every constant (gate, span: dB x 1361 for dB < 2**8; floor_rise, fall, release: per-hop
-# steps of such) is below 2**20, so |fl|, |pk|, top = fl + gate + span and x - fl stay below 2**23;
-# e * inv < span * (255 << 16) / span < 2**24 (e < span); (v - o) * rise with |v - o| < 2**9 and
-# rise, decay 0..256 is below 2**17. shade: sm (0..255) * v (0..256) < 2**16. The int16 arrays are
+# fall (or jumps to x) and settles within [min x - fall, max x + floor_rise], the peak within floor +
+# gate + span and max x (the dark release, 4 * release, stops at x too), and every constant (gate,
+# span: dB x 1361 for dB < 2**8; floor_rise, fall, release and 4 * release: per-hop steps of such) is
+# below 2**20, so |fl|, |pk|, top = fl + gate + span and x - fl stay below 2**23; under counts up to
+# drop_hops < 2**15; e * inv < span * (255 << 16) / span < 2**24 (e < span); (v - o) * rise with
+# |v - o| < 2**9 and rise, decay 0..256 is below 2**17. shade: sm (0..255) * v (0..256) < 2**16. The int16 arrays are
 # read through ptr16 (unsigned) and sign-extended with (w << 16) >> 16 ("intended wrap"); stores keep
 # the low 16 bits, as MicroPython's array('h') stores do.
 #
@@ -32,23 +34,24 @@ from array import array
 if sys.implementation.name != "micropython" or sys.byteorder != "little":
     raise ImportError("analyzer_viper needs MicroPython's viper emitter on a little-endian machine")
 
-# dynamics()'s arguments for _dynamics(): lv, floor, peak, hold, sm, prm addresses and n
-_A = array("i", [0] * 7)
+# dynamics()'s arguments for _dynamics(): lv, floor, peak, hold, under, sm, prm addresses and n
+_A = array("i", [0] * 8)
 
 
 @micropython.viper
-def dynamics(lv, floor, peak, hold, sm, prm, n: int):
+def dynamics(lv, floor, peak, hold, under, sm, prm, n: int):
     if n < 0 or int(len(lv)) < n or int(len(floor)) < n or int(len(peak)) < n or int(len(hold)) < n \
-            or int(len(sm)) < n or int(len(prm)) < 9:
+            or int(len(under)) < n or int(len(sm)) < n or int(len(prm)) < 10:
         raise IndexError("level arrays shorter than the levels")
     a = ptr32(_A)
     a[0] = int(ptr16(lv))
     a[1] = int(ptr32(floor))
     a[2] = int(ptr32(peak))
     a[3] = int(ptr16(hold))
-    a[4] = int(ptr16(sm))
-    a[5] = int(ptr32(prm))
-    a[6] = n
+    a[4] = int(ptr16(under))
+    a[5] = int(ptr16(sm))
+    a[6] = int(ptr32(prm))
+    a[7] = n
     _dynamics()
 
 
@@ -62,8 +65,9 @@ def _dynamics():
     floor = ptr32(a[1])
     peak = ptr32(a[2])
     hold = ptr16(a[3])
-    sm = ptr16(a[4])
-    c = ptr32(a[5])
+    under = ptr16(a[4])
+    sm = ptr16(a[5])
+    c = ptr32(a[6])
     gate = c[0]
     rise_f = c[1]
     fall_f = c[2]
@@ -73,15 +77,23 @@ def _dynamics():
     rise = c[6]
     decay = c[7]
     hold_hops = c[8]
-    end = a[0] + (a[6] << 1)
+    drop_hops = c[9]
+    end = a[0] + (a[7] << 1)
     while int(lv) != end:
         x = (lv[0] << 16) >> 12  # intended wrap: the int16 level sign-extended, times 16 (Q12)
         fl = floor[0]
         if x < fl:
-            fl -= fall_f
-            if fl < x:
+            u = ((under[0] << 16) >> 16) + 1  # intended wrap: sign extension of the int16 count
+            if u >= drop_hops:  # under it for _DROP_MS: the sound has dropped, start again from here
                 fl = x
+                u = 0
+            else:
+                fl -= fall_f
+                if fl < x:
+                    fl = x
+            under[0] = u
         else:
+            under[0] = 0
             fl += rise_f
         floor[0] = fl
         # gain: the top `agc_range` dB under the band's recent peak map to 0..255
@@ -94,7 +106,10 @@ def _dynamics():
             if h > 0:
                 hold[0] = h - 1
             else:
-                pk -= release
+                if x + span >= pk:
+                    pk -= release
+                else:  # dark (more than span under the peak): the faster release
+                    pk -= release << 2
                 if pk < x:
                     pk = x
         top = fl + gate + span
@@ -119,6 +134,7 @@ def _dynamics():
         floor = ptr32(int(floor) + 4)
         peak = ptr32(int(peak) + 4)
         hold = ptr16(int(hold) + 2)
+        under = ptr16(int(under) + 2)
         sm = ptr16(int(sm) + 2)
 
 

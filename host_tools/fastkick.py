@@ -14,8 +14,10 @@ def floors(levels, analyzer):
     # warm-up in Analyzer.update exactly (a sequential recursion, in plain Python lists).
     rise = analyzer.floor_rise
     fall = rise * 4
+    drop = analyzer.drop_hops
     warm = analyzer.warm_hops
     fl = [0] * N_LEVELS
+    under = [0] * N_LEVELS
     out = np.empty((len(levels), N_LEVELS), dtype=np.int64)
     for h, row in enumerate(levels):
         if h < warm:
@@ -24,10 +26,17 @@ def floors(levels, analyzer):
             x = row[b] << 4
             f = fl[b]
             if x < f:
-                f -= fall
-                if f < x:
+                u = under[b] + 1
+                if u >= drop:
                     f = x
+                    u = 0
+                else:
+                    f -= fall
+                    if f < x:
+                        f = x
+                under[b] = u
             else:
+                under[b] = 0
                 f += rise
             fl[b] = f
         out[h] = fl

@@ -4,10 +4,14 @@ import json
 import os
 
 import numpy as np
+from array import array
 
 from host_tools.scoring import score
 from conftest import FIXTURES, ROOT
+from firmware.analyzer import Analyzer
+from firmware.params import Params
 from firmware.profile import read_profile
+from firmware.spectrum import LEVEL, N_LEVELS
 from host_tools import replay
 from host_tools.audio import load
 
@@ -103,3 +107,55 @@ def test_gain_settles_after_a_30_db_rise_and_kicks_keep_firing():
         kicks = [k + part * n for k in ann["kicks"]]
         got = beats[(beats >= part * n) & (beats < (part + 1) * n)].tolist()
         assert score(kicks, got)["f1"] >= 0.7
+
+
+def steady(db):
+    # every level at `db` dB (Q8 log2), as the spectrum hands them over
+    return array("h", [int(round(db / 3.0103 * 256))] * N_LEVELS)
+
+
+def q12(db):
+    return int(round(db / 3.0103 * 256)) << 4
+
+
+def test_the_floor_jumps_down_to_a_level_that_stays_under_it_for_a_quarter_second():
+    an = Analyzer(Params(), 16000, 128, 4)
+    h = 0
+    for _ in range(200):  # the floor starts at -20 dB and rises onto it
+        an.update(steady(-20), h * 8)
+        h += 1
+    walk = an.floor_rise * 4  # its fall per hop
+    for dip in (20, an.drop_hops):  # a dip of 0.16 s walks down; 0.25 s under it is a drop
+        fl0 = an.floor[LEVEL]
+        for i in range(dip):
+            an.update(steady(-50), h * 8)
+            h += 1
+            if i < an.drop_hops - 1:
+                assert an.floor[LEVEL] == fl0 - (i + 1) * walk  # 12 dB/s, as before
+        for _ in range(5 if dip == 20 else 0):  # back up: the count starts again
+            an.update(steady(-20), h * 8)
+            h += 1
+    assert an.drop_hops == 31 and an.floor[LEVEL] == q12(-50)
+
+
+def test_the_gain_follows_a_drop_faster_while_the_band_is_dark():
+    an = Analyzer(Params(), 16000, 128, 4)
+    h = 0
+    for db in [-150] * 8 + [-20] * 125:  # silence, then a second of sound: the peak sits at -20 dB
+        an.update(steady(db), h * 8)
+        h += 1
+    assert an.peak[LEVEL] == q12(-20)
+    for _ in range(an.hold_hops):  # 30 dB down: the peak is held for agc_hold (0.6 s)
+        an.update(steady(-60), h * 8)
+        h += 1
+    assert an.peak[LEVEL] == q12(-20)
+    x, steps = q12(-60), []
+    for _ in range(60):
+        pk = an.peak[LEVEL]
+        an.update(steady(-60), h * 8)
+        h += 1
+        steps.append((pk - x > an.span, pk - an.peak[LEVEL]))
+    # dark (more than agc_range under the peak): 4x the release (80 dB/s); then the usual 20 dB/s
+    assert {s for dark, s in steps if dark} == {4 * an.release}
+    assert {s for dark, s in steps if not dark} == {an.release}
+    assert 33 <= sum(dark for dark, _ in steps) <= 36  # the 22 dB to agc_range in 0.28 s, not 1.1 s

@@ -91,7 +91,7 @@ def param_sets(seed):
 
 def state(an):
     f = an.features
-    return (list(an.floor), list(an.peak), list(an.hold), list(an.smooth), an.prominence, an.voice, an.active,
+    return (list(an.floor), list(an.peak), list(an.hold), list(an.under), list(an.smooth), an.prominence, an.voice, an.active,
             f.level, f.bass, f.mid, f.treble, bytes(f.bands), f.beat, f.beat_count, f.beat_ms, f.onset, f.silent)
 
 
@@ -134,41 +134,47 @@ def test_simulated_kernels_track_the_portable_analyzer_hop_for_hop(sim, wired, s
 
 
 def test_the_streams_reach_every_branch(wired):
-    # every branch of the loop: floor falling and rising, peak held, released, lifted to top, gated,
-    # out of span and in it, smoothing up and down
+    # every branch of the loop: floor falling, jumping down after a drop and rising, peak held, released
+    # (the dark release too), lifted to top, gated, out of span and in it, smoothing up and down
     an = wired.Analyzer(Params(), FS, HOP, 4)
     seen = set()
     buf = array("h", [0] * N_LEVELS)
     for lv in synthetic_levels(1, 400):
         x = [v << 4 for v in lv]
         fl0, pk0, hold0, sm0 = list(an.floor), list(an.peak), list(an.hold), list(an.smooth)
+        under0 = list(an.under)
         for i in range(N_LEVELS):
             buf[i] = lv[i]
         an.update(buf, 0)
         for b in range(N_LEVELS):
             seen.add("floor_down" if an.floor[b] < fl0[b] else "floor_up")
+            if x[b] < fl0[b] and under0[b] + 1 >= an.drop_hops:
+                seen.add("floor_dropped")
             if x[b] >= pk0[b]:
                 seen.add("peak_new")
             elif hold0[b] > 0:
                 seen.add("held")
             else:
-                seen.add("released")
+                seen.add("released" if x[b] + an.span >= pk0[b] else "released_dark")
             seen.add("smooth_up" if an.smooth[b] > sm0[b] else "smooth_down" if an.smooth[b] < sm0[b] else "smooth_same")
             seen.add("lit" if an.smooth[b] > 0 else "dark")
-    assert seen >= {"floor_down", "floor_up", "peak_new", "held", "released", "smooth_up", "smooth_down", "lit", "dark"}
+    assert seen >= {"floor_down", "floor_dropped", "floor_up", "peak_new", "held", "released", "released_dark",
+                    "smooth_up", "smooth_down", "lit", "dark"}
 
 
 def test_short_arrays_raise(sim):
     lv = array("h", [0] * N_LEVELS)
     i20 = array("i", [0] * N_LEVELS)
     h20 = array("h", [0] * N_LEVELS)
-    prm = array("i", [0] * 9)
+    prm = array("i", [0] * 10)
     with pytest.raises(IndexError):
-        sim.dynamics(array("h", [0] * 19), i20, i20, h20, h20, prm, N_LEVELS)
+        sim.dynamics(array("h", [0] * 19), i20, i20, h20, h20, h20, prm, N_LEVELS)
     with pytest.raises(IndexError):
-        sim.dynamics(lv, i20, array("i", [0] * 19), h20, h20, prm, N_LEVELS)
+        sim.dynamics(lv, i20, array("i", [0] * 19), h20, h20, h20, prm, N_LEVELS)
     with pytest.raises(IndexError):
-        sim.dynamics(lv, i20, i20, h20, h20, array("i", [0] * 8), N_LEVELS)
+        sim.dynamics(lv, i20, i20, h20, array("h", [0] * 19), h20, prm, N_LEVELS)
+    with pytest.raises(IndexError):
+        sim.dynamics(lv, i20, i20, h20, h20, h20, array("i", [0] * 9), N_LEVELS)
     with pytest.raises(IndexError):
         sim.shade(h20, bytearray(15), 16, 256)
 
@@ -205,7 +211,7 @@ locked = 'ok'
 
 def state(an):
     f = an.features
-    return (list(an.floor), list(an.peak), list(an.hold), list(an.smooth), an.prominence, an.voice, f.level,
+    return (list(an.floor), list(an.peak), list(an.hold), list(an.under), list(an.smooth), an.prominence, an.voice, f.level,
             f.bass, f.mid, f.treble, bytes(f.bands), f.beat, f.beat_count, f.beat_ms, f.onset, f.silent)
 
 while src.readinto(x) == 2 * {n}:
