@@ -66,8 +66,8 @@ class Analyzer:
         self.hops = 0
         self._version = -1
         # configure()'s per-hop constants for the viper loop: gate, floor_rise, fall, release, span,
-        # span_inv, rise, decay, hold_hops, drop_hops
-        self._prm = array("i", [0] * 10)
+        # span_inv, rise, decay, hold_hops, drop_hops, dark_release
+        self._prm = array("i", [0] * 11)
         self.configure()
 
     def configure(self):
@@ -84,6 +84,7 @@ class Analyzer:
         self.release = (p.get("agc_release") * _DB_Q12 * hop) // fs
         if self.release < 1:
             self.release = 1
+        self.dark_release = self.release * _DARK_RELEASE
         self.drop_hops = (_DROP_MS * fs) // (1000 * hop)
         self.span = p.get("agc_range") * _DB_Q12
         self.span_inv = (255 << 16) // self.span
@@ -104,6 +105,7 @@ class Analyzer:
         c[7] = self.decay
         c[8] = self.hold_hops
         c[9] = self.drop_hops
+        c[10] = self.dark_release
 
     def update(self, lv, now_ms, kick_score=None):
         # lv: band levels (array 'h', Q8 log2, N_LEVELS entries) of the newest frame.
@@ -173,6 +175,7 @@ class Analyzer:
         rise_f = self.floor_rise
         fall_f = rise_f * _FALL_RATIO
         release = self.release
+        dark_release = self.dark_release
         span = self.span
         inv = self.span_inv
         rise = self.rise
@@ -202,7 +205,7 @@ class Analyzer:
             elif hold[b] > 0:
                 hold[b] -= 1
             else:
-                pk -= release if x + span >= pk else release * _DARK_RELEASE
+                pk -= release if x + span >= pk else dark_release
                 if pk < x:
                     pk = x
             top = fl + gate + span  # a quiet passage is never stretched over more than the span

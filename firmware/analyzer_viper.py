@@ -7,7 +7,7 @@
 # lv: band levels (array('h'), Q8 log2); floor, peak: array('i') (Q12); hold, under, sm: array('h'); out:
 # a bytearray. prm: array('i') of the per-hop constants Analyzer.configure derives, in this order:
 # gate, floor_rise, fall (= floor_rise * _FALL_RATIO), release, span, span_inv, rise, decay, hold_hops,
-# drop_hops. The dark release (release * _DARK_RELEASE = 4) is a shift by 2 here.
+# drop_hops, dark_release (= release * _DARK_RELEASE).
 # The `silent` flag after the loop stays in bytecode. The kernels check their arrays' lengths
 # (IndexError, as the bytecode's lookups would raise) since a pointer would write past them. No
 # allocation; not reentrant (the _A argument block). Import optionally, like fft_viper: CPython gets
@@ -16,8 +16,8 @@
 # Why no 32-bit viper int wraps (analyzer.py's own bounds, restated; nothing is marked but the sign
 # extensions): levels are int16, so |x| = |lv << 4| < 2**20; the floor moves towards x by at most
 # fall (or jumps to x) and settles within [min x - fall, max x + floor_rise], the peak within floor +
-# gate + span and max x (the dark release, 4 * release, stops at x too), and every constant (gate,
-# span: dB x 1361 for dB < 2**8; floor_rise, fall, release and 4 * release: per-hop steps of such) is
+# gate + span and max x (the dark release stops at x too), and every constant (gate, span: dB x 1361
+# for dB < 2**8; floor_rise, fall, release and dark_release = 4 * release: per-hop steps of such) is
 # below 2**20, so |fl|, |pk|, top = fl + gate + span and x - fl stay below 2**23; under counts up to
 # drop_hops < 2**15; e * inv < span * (255 << 16) / span < 2**24 (e < span); (v - o) * rise with
 # |v - o| < 2**9 and rise, decay 0..256 is below 2**17. shade: sm (0..255) * v (0..256) < 2**16. The int16 arrays are
@@ -41,7 +41,7 @@ _A = array("i", [0] * 8)
 @micropython.viper
 def dynamics(lv, floor, peak, hold, under, sm, prm, n: int):
     if n < 0 or int(len(lv)) < n or int(len(floor)) < n or int(len(peak)) < n or int(len(hold)) < n \
-            or int(len(under)) < n or int(len(sm)) < n or int(len(prm)) < 10:
+            or int(len(under)) < n or int(len(sm)) < n or int(len(prm)) < 11:
         raise IndexError("level arrays shorter than the levels")
     a = ptr32(_A)
     a[0] = int(ptr16(lv))
@@ -78,6 +78,7 @@ def _dynamics():
     decay = c[7]
     hold_hops = c[8]
     drop_hops = c[9]
+    dark_release = c[10]
     end = a[0] + (a[7] << 1)
     while int(lv) != end:
         x = (lv[0] << 16) >> 12  # intended wrap: the int16 level sign-extended, times 16 (Q12)
@@ -109,7 +110,7 @@ def _dynamics():
                 if x + span >= pk:
                     pk -= release
                 else:  # dark (more than span under the peak): the faster release
-                    pk -= release << 2
+                    pk -= dark_release
                 if pk < x:
                     pk = x
         top = fl + gate + span

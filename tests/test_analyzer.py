@@ -109,13 +109,17 @@ def test_gain_settles_after_a_30_db_rise_and_kicks_keep_firing():
         assert score(kicks, got)["f1"] >= 0.7
 
 
+def q8(db):
+    return int(round(db / 3.0103 * 256))
+
+
 def steady(db):
     # every level at `db` dB (Q8 log2), as the spectrum hands them over
-    return array("h", [int(round(db / 3.0103 * 256))] * N_LEVELS)
+    return array("h", [q8(db)] * N_LEVELS)
 
 
 def q12(db):
-    return int(round(db / 3.0103 * 256)) << 4
+    return q8(db) << 4
 
 
 def test_the_floor_jumps_down_to_a_level_that_stays_under_it_for_a_quarter_second():

@@ -166,7 +166,7 @@ def test_short_arrays_raise(sim):
     lv = array("h", [0] * N_LEVELS)
     i20 = array("i", [0] * N_LEVELS)
     h20 = array("h", [0] * N_LEVELS)
-    prm = array("i", [0] * 10)
+    prm = array("i", [0] * 11)
     with pytest.raises(IndexError):
         sim.dynamics(array("h", [0] * 19), i20, i20, h20, h20, h20, prm, N_LEVELS)
     with pytest.raises(IndexError):
@@ -174,7 +174,7 @@ def test_short_arrays_raise(sim):
     with pytest.raises(IndexError):
         sim.dynamics(lv, i20, i20, h20, array("h", [0] * 19), h20, prm, N_LEVELS)
     with pytest.raises(IndexError):
-        sim.dynamics(lv, i20, i20, h20, h20, h20, array("i", [0] * 9), N_LEVELS)
+        sim.dynamics(lv, i20, i20, h20, h20, h20, array("i", [0] * 10), N_LEVELS)
     with pytest.raises(IndexError):
         sim.shade(h20, bytearray(15), 16, 256)
 
