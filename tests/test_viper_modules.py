@@ -14,7 +14,7 @@ import viper_sim
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # kernel module -> the portable module that imports it in a try
 TWINS = {"fft_viper": "fft", "spectrum_viper": "spectrum", "analyzer_viper": "analyzer",
-         "kick_viper": "kick", "mapper_viper": "mapper", "output_viper": "output"}
+         "kick_viper": "kick", "kick_mlp_viper": "kick_mlp", "mapper_viper": "mapper", "output_viper": "output"}
 
 
 def test_every_viper_module_is_covered():
