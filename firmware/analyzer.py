@@ -38,15 +38,22 @@ class Features:
         self.raw = None  # the band levels (array 'h', Q8 log2) the features came from
 
 
+def _trained_model():
+    # firmware.kick_weights as the model tuple; its MLP only where it has one (kick_weights_small.py, the
+    # filesystem model, has none). app.unload_boot_modules drops the module once the KickModel holds it.
+    from firmware import kick_weights as w
+
+    return (w.TREES, w.BIAS, w.SCALE, w.THRESHOLD, getattr(w, "MLP", None))
+
+
 class Analyzer:
     def __init__(self, params, fs, hop, warm_hops=4, model=None):
         # warm_hops: hops before the first full frame (fft size / hop); no beats before it.
-        # model: (trees, bias, scale, threshold) of the kick model; default: the trained one.
+        # model: (trees, bias, scale, threshold[, mlp]) of the kick model (mlp: kick_mlp.py's model tuple,
+        # averaged with the trees; absent or None: the trees alone); default: the trained one.
         if model is None:
-            from firmware.kick_weights import BIAS, SCALE, THRESHOLD, TREES
-
-            model = (TREES, BIAS, SCALE, THRESHOLD)
-        self.kick = KickModel(model[0], model[1])
+            model = _trained_model()
+        self.kick = KickModel(model[0], model[1], model[4] if len(model) > 4 else None)
         self.scale = model[2]
         self.threshold = model[3]
         self.params = params

@@ -3,7 +3,8 @@
 # their minimum, the previous hop's rise, the height above the noise floor and the level against
 # the whole-range level (the spectrum's shape) -- scored by small decision trees trained offline
 # (bench/train_detector.py on the dataset's dev split) and evaluated with integer compares and
-# additions only.
+# additions only; optionally averaged with a second scorer, an integer MLP over the last 8 hops' band
+# levels (firmware/kick_mlp.py's PatchMLP): score = (trees + mlp) >> 1.
 from array import array
 from firmware.compat import const
 
@@ -30,7 +31,7 @@ def _table(code, v):
 
 
 class KickModel:
-    def __init__(self, trees, bias):
+    def __init__(self, trees, bias, mlp=None):
         # trees: (feature, threshold, value) of complete trees of one depth d in heap order (node k's
         # children are 2k+1 and 2k+2): per tree 2**d - 1 split features (bytes), as many int16
         # thresholds and 2**d int16 leaf values, left to right. At node k go right (2k+2) when
@@ -62,9 +63,21 @@ class KickModel:
         self.bias = bias
         self.hist = array("h", [0] * (4 * N_IN))  # levels 1..4 hops ago, level-major
         self.feat = array("h", [0] * N_FEAT)
+        # mlp: PatchMLP's model tuple (kick_mlp.py's header), or None for the trees alone. Imported only
+        # when given: a board running the small filesystem model does not pay for the module.
+        self.mlp = None
+        if mlp is not None:
+            # the ensemble's bound (score) needs |trees| < 2**23: 255 leaves of int16 leave the bias +-(2**15 - 1)
+            if not -32768 < bias < 32768:
+                raise ValueError("with an MLP the trees' bias must be within +-(2**15 - 1)")
+            from firmware.kick_mlp import PatchMLP
+
+            self.mlp = PatchMLP(mlp)
 
     def prime(self, lv):
         # Start the history from the current levels (no rise before the first full frame).
+        if self.mlp is not None:
+            self.mlp.prime(lv)
         h = self.hist
         for i in range(N_IN):
             x = lv[i]
@@ -75,7 +88,10 @@ class KickModel:
 
     def features(self, lv, floor):
         # lv: band levels (Q8 log2, N_IN + 1 entries: the whole-range level last); floor: the
-        # analyzer's noise floors (Q12 log2).
+        # analyzer's noise floors (Q12 log2). Runs once a hop after the warm-up (Analyzer._beat), so the
+        # MLP's history moves on here too.
+        if self.mlp is not None:
+            self.mlp.push(lv)
         if _VFEAT:  # kick_viper.features: this loop in viper (change both; tests/test_kick_viper.py)
             _viper.features(lv, floor, self.hist, self.feat)
             return self.feat
@@ -128,7 +144,17 @@ class KickModel:
         return ft
 
     def score(self):
-        # Sum of the trees' leaves plus the bias (integer units; see kick_weights.SCALE).
+        # Sum of the trees' leaves plus the bias (integer units; see kick_weights.SCALE), averaged with
+        # the MLP's score when there is one: (t + m) >> 1. Why the sum stays below 2**30: with an MLP,
+        # |t| <= 255 * 32768 + 32767 < 2**23 (__init__), and PatchMLP's |m| <= 2**29 (its output
+        # (o * m2 + b2) is below 2**30 in size and s2 >= 1 halves it), so |t + m| < 2**29 + 2**23.
+        t = self._trees()
+        if self.mlp is None:
+            return t
+        return (t + self.mlp.score()) >> 1
+
+    def _trees(self):
+        # The trees' score: the bias plus the leaf each tree's walk reaches.
         if _viper is not None:
             return self.bias + _viper.score(self.feat, self.tf, self.thr, self.value)
         ft = self.feat

@@ -1,6 +1,7 @@
 # The analyzer's noise floors and the kick model's features and scores, vectorised with numpy over
 # a whole recording, bit-identical to firmware/analyzer.py and firmware/kick.py (the replay tests
-# compare the two paths). Replay hands the scores to the firmware analyzer, which decides beats.
+# compare the two paths; the MLP's share comes from host_tools/fastmlp.py). Replay hands the scores to
+# the firmware analyzer, which decides beats.
 import numpy as np
 
 from firmware.kick import N_IN, N_PER
@@ -85,6 +86,15 @@ def scores(feats, km):
 
 
 def kick_scores(levels, analyzer):
-    # Scores for every hop (values before the warm-up are never used).
+    # Scores for every hop (values before the warm-up are never used), as KickModel.score gives them:
+    # the trees', averaged with the MLP's ((t + m) >> 1) when the model has one. The Analyzer primes the
+    # MLP on the hops before warm_hops and pushes from then on (KickModel.prime, .features), which is
+    # fastmlp.scores' warm-up.
     fl = floors(levels, analyzer)
-    return scores(features(levels, fl, analyzer.warm_hops), analyzer.kick)
+    km = analyzer.kick
+    t = scores(features(levels, fl, analyzer.warm_hops), km)
+    if km.mlp is None:
+        return t
+    from host_tools import fastmlp
+
+    return (t + fastmlp.scores(levels, km.mlp, analyzer.warm_hops)) >> 1

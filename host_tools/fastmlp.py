@@ -10,7 +10,7 @@ _TOP = N_LEVELS - 1  # the whole-range level
 
 
 def _model(model):
-    # (w1 (H, 160), m1, b1, s1, w2, m2, b2, s2) as int64 arrays and ints, from the model tuple or a PatchMLP
+    # (w1 (H, 160), m1, b1, s1 (H,), w2, m2, b2, s2) as int64 arrays and ints, from the model tuple or a PatchMLP
     if isinstance(model, tuple):
         w1, m1, b1, s1, w2, m2, b2, s2 = model
     else:
@@ -23,7 +23,8 @@ def _model(model):
         return np.asarray(w, dtype=np.int64)
 
     w1 = int8(w1).reshape(-1, N_X)
-    return (w1, np.asarray(m1, dtype=np.int64), np.asarray(b1, dtype=np.int64), int(s1), int8(w2), int(m2), int(b2),
+    s1 = np.array(list(s1), dtype=np.int64)  # one shift a unit: bytes or a sequence of ints
+    return (w1, np.asarray(m1, dtype=np.int64), np.asarray(b1, dtype=np.int64), s1, int8(w2), int(m2), int(b2),
             int(s2))
 
 
@@ -43,15 +44,22 @@ def inputs(levels, warm):
     return np.stack(cols, axis=1).reshape(len(lv), N_X)
 
 
-def hidden(levels, model, warm):
-    # (T, H) uint8 hidden units h[u] = clamp(((acc >> s1) * m1[u] + b1[u]) >> 15, 0, 255)
+def preactivations(levels, model, warm, x=None):
+    # (T, H) pre-activations (acc >> s1[u]) * m1[u] + b1[u], before the >> 15 and the clamp (PatchMLP's
+    # bound keeps each below 2**30 in size); x: the (T, 160) inputs if the caller has them (levels unused)
     w1, m1, b1, s1, _, _, _, _ = _model(model)
-    acc = inputs(levels, warm) @ w1.T  # int64 matmul: exact (|acc| < 2**26)
-    return np.clip(((acc >> s1) * m1 + b1) >> 15, 0, 255)
+    acc = (inputs(levels, warm) if x is None else np.asarray(x, dtype=np.int64)) @ w1.T  # exact: |acc| < 2**26
+    return (acc >> s1) * m1 + b1
 
 
-def scores(levels, model, warm):
-    # (T,) int64 PatchMLP scores for (T, 20) levels: hop t primes (t < warm) or pushes (t >= warm), then scores.
+def hidden(levels, model, warm, x=None):
+    # (T, H) uint8 hidden units h[u] = clamp(((acc >> s1[u]) * m1[u] + b1[u]) >> 15, 0, 255)
+    return np.clip(preactivations(levels, model, warm, x) >> 15, 0, 255)
+
+
+def scores(levels, model, warm, x=None):
+    # (T,) int64 PatchMLP scores for (T, 20) levels: hop t primes (t < warm) or pushes (t >= warm), then
+    # scores; or for the rows of inputs x (train_detector's training rows), levels and warm unused.
     _, _, _, _, w2, m2, b2, s2 = _model(model)
-    o = hidden(levels, model, warm) @ w2
+    o = hidden(levels, model, warm, x) @ w2
     return (o * m2 + b2) >> s2

@@ -55,9 +55,9 @@ class ReplayResult:
 
 
 def kick_model_for(which):
-    # The Analyzer's model for "full" (None: the engine's own, kick_weights) or "small": the kick model a
-    # garment runs from its filesystem (firmware/kick_weights_small.py, which `threadbeat build` installs
-    # as kick_weights there).
+    # The Analyzer's model for "full" (None: the engine's own, kick_weights, with its MLP if it has one) or
+    # "small": the kick model a garment runs from its filesystem (firmware/kick_weights_small.py, which
+    # `threadbeat build` installs as kick_weights there): the trees alone.
     if which == "full":
         return None
     if which != "small":
