@@ -1,6 +1,7 @@
-# Trains the kick model (firmware/kick.py: small gradient-boosted trees on integer features) on DEV
-# material only and writes firmware/kick_weights.py; bench/detect.py then scores it on the TEST split,
-# which training never sees.
+# Trains the kick model (firmware/kick.py: small gradient-boosted trees on integer features; with --mlp,
+# averaged with a small integer MLP on the band history, firmware/kick_mlp.py and bench/mlp_export.py,
+# measured in session 9 and not shipped) on DEV material only and writes firmware/kick_weights.py;
+# bench/detect.py then scores it on the TEST split, which training never sees.
 #
 # Dev material: the dev split of bench/data, the extra dev clips of bench/data/extra (made by
 # bench/make_extra_dev.py from the same recipes, odd clip numbers past bench/data's; skipped if
@@ -11,7 +12,8 @@
 # are never heard in training (bench/data's dev and test splits share no kit; --cv song folds by song
 # instead, which flatters: the same kick in training and scoring). The cross-validated figures on
 # bench/data's dev files are printed and written into the weights' header.
-# Usage: python bench/train_detector.py [--trees 128] [--depth 4] [--quiet-weight 5] [--aug 2] [--no-extra] [--cv kit|song]
+# Usage: python bench/train_detector.py [--trees 128] [--depth 4] [--mlp 0] [--quiet-weight 5] [--aug 2] [--no-extra]
+#        [--cv kit|song] [--param NAME=VALUE]
 import argparse
 import json
 import os
@@ -26,6 +28,7 @@ import numpy as np  # noqa: E402
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from bench import mlp_export  # noqa: E402
 from host_tools import scoring  # noqa: E402
 
 DATA = os.path.join(ROOT, "bench", "data")
@@ -34,7 +37,7 @@ OUT = os.path.join(ROOT, "firmware", "kick_weights.py")
 POS_MS = (0, 32)  # a hop ending this long after a kick onset should fire
 SKIP_MS = (32, 72)  # the hops after that are left out of training (neither kick nor not)
 LEAF_SCALE = 4096  # integer score units per logit
-EMPTY_MODEL = ((b"", (), ()), 0, LEAF_SCALE, 0)  # no trees: features only
+EMPTY_MODEL = ((b"", (), ()), 0, LEAF_SCALE, 0)  # no trees, no MLP: features only
 KICK_CATS = ("mix", "mix_voice")
 AUG_CATS = ("mix", "mix_voice", "kickfree")  # clean clips that get extra garment versions
 FOLDS = 3
@@ -50,21 +53,21 @@ class Clip:
     def __init__(self, name, song, category, mic, kicks, duration, x, kit=None):
         self.name, self.song, self.category, self.mic, self.kit = name, song, category, mic, kit
         self.kicks, self.duration = list(kicks), duration
-        self.X, self.t, self.ok = analyse(x)
+        self.X, self.t, self.ok, self.L = analyse(x)
 
 
 def analyse(x):
-    # Features, hop end times and the analyzer's beat conditions other than the score (bass gate,
-    # voice guard, warm-up) for int16 samples at the profile's rate, exactly as the firmware has them.
+    # Features, hop end times, the analyzer's beat conditions other than the score (bass gate, voice
+    # guard, warm-up) and the band levels (the MLP's input) for int16 samples at the profile's rate,
+    # exactly as the firmware has them.
     from firmware.analyzer import Analyzer
-    from firmware.params import Params
     from firmware.spectrum import BASS
     from host_tools.fastkick import features, floors
     from host_tools.fastspectrum import FastSpectrum
 
     fs, hop, n = PROFILE["sample_rate"], PROFILE["hop"], PROFILE["fft_size"]
     lv = FastSpectrum(fs, n, hop).levels(x, threads=1)
-    an = Analyzer(Params(), fs, hop, n // hop, model=EMPTY_MODEL)
+    an = Analyzer(params(), fs, hop, n // hop, model=EMPTY_MODEL)
     fl = floors(lv.tolist(), an)
     voice = np.zeros(len(lv), dtype=bool)
     rows = lv.tolist()
@@ -73,7 +76,20 @@ def analyse(x):
         voice[h] = an.voice >= 128
     gate = ((lv[:, BASS] << 4) - fl[:, BASS] > an.gate) & (np.arange(len(lv)) >= an.warm_hops) & voice
     t = (np.arange(len(lv)) + 1) * hop / fs
-    return features(lv, fl, an.warm_hops).astype(np.int16), t, gate
+    return features(lv, fl, an.warm_hops).astype(np.int16), t, gate, lv.astype(np.int16)
+
+
+PARAMS = {}  # analyzer parameters other than the defaults (--param): the features and gate follow them
+
+
+def params():
+    from firmware.params import Params
+
+    p = Params()
+    err = p.update(PARAMS)
+    if err:
+        raise SystemExit("--param: %s" % err)
+    return p
 
 
 def load_profile():
@@ -83,6 +99,7 @@ def load_profile():
 
 
 PROFILE = load_profile()
+WARM = PROFILE["fft_size"] // PROFILE["hop"]  # hops before the first full frame (the analyzer's warm_hops)
 
 
 def dev_entries(no_extra):
@@ -164,23 +181,54 @@ def detect(score, t, ok, thr, refractory_hops):
     return beats
 
 
-def fit(clips, args):
-    from sklearn.ensemble import HistGradientBoostingClassifier
-
+def training_rows(clips, args, inputs):
+    # (inputs, labels, weights) of the hops that train: labelled ones where a beat may fire.
+    # inputs(c): a clip's (T, n) input rows.
     X, Y, W = [], [], []
     for c in clips:
         y = labels(c.t, c.kicks)
         keep = (y >= 0) & c.ok
-        X.append(c.X[keep])
+        X.append(inputs(c)[keep])
         Y.append(y[keep])
         w = (args.kickfree_weight if c.category == "kickfree" else
              1.0 if c.category in KICK_CATS else args.quiet_weight)
         W.append(np.full(int(keep.sum()), w))
-    model = HistGradientBoostingClassifier(max_depth=args.depth, max_iter=args.trees, learning_rate=args.lr,
+    return np.concatenate(X), np.concatenate(Y), np.concatenate(W)
+
+
+def mlp_inputs(c):
+    # The 160 band-history inputs PatchMLP sees at every hop (the warm-up as the analyzer primes it).
+    from host_tools.fastmlp import inputs
+
+    return inputs(c.L, WARM)
+
+
+class Model:
+    # The trees (sklearn) and the MLP (PatchMLP's integer model tuple, or None).
+    def __init__(self, trees, mlp=None):
+        self.trees, self.mlp = trees, mlp
+
+
+def fit(clips, args):
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from host_tools.fastmlp import scores as mscores
+
+    X, Y, W = training_rows(clips, args, lambda c: c.X)
+    trees = HistGradientBoostingClassifier(max_depth=args.depth, max_iter=args.trees, learning_rate=args.lr,
                                            class_weight="balanced" if args.balanced else None,
                                            min_samples_leaf=args.min_leaf, early_stopping=False, random_state=0)
-    model.fit(np.concatenate(X), np.concatenate(Y), sample_weight=np.concatenate(W))
-    return model
+    trees.fit(X, Y, sample_weight=W)
+    if not args.mlp:
+        return Model(trees)
+    X, Y, W = training_rows(clips, args, mlp_inputs)
+    net = mlp_export.fit(X, Y, W, args.mlp, args.mlp_epochs, args.mlp_seed)
+    layers = mlp_export.folded(*net)
+    sample = X[np.random.default_rng(0).choice(len(X), min(len(X), 200000), replace=False)]
+    mlp = mlp_export.quantize(layers, sample, LEAF_SCALE)
+    check = sample[:20000]
+    corr = np.corrcoef(mlp_export.float_logits(check, layers), mscores(None, mlp, 0, check))[0, 1]
+    print("  %s; integer vs float logits: correlation %.4f" % (mlp_export.summary(mlp), corr), flush=True)
+    return Model(trees, mlp)
 
 
 def export_trees(model):
@@ -247,13 +295,21 @@ def implicit_tables(flat, depth=DEPTH):
 
 
 def tree_scores(model, clips):
-    # The firmware's integer score of every hop, through a real KickModel's tables.
+    # The firmware's integer score of every hop, through a real KickModel's tables: the trees' score,
+    # averaged with the MLP's where the model has one ((trees + mlp) >> 1, as KickModel.score).
     from firmware.kick import KickModel
+    from firmware.kick_mlp import PatchMLP
     from host_tools.fastkick import scores
+    from host_tools.fastmlp import scores as mscores
 
-    trees, bias = export_trees(model)
-    km = KickModel(implicit_tables(trees, model.max_depth), bias)
-    return {c.name: scores(c.X.astype(np.int64), km) for c in clips}
+    trees, bias = export_trees(model.trees)
+    km = KickModel(implicit_tables(trees, model.trees.max_depth), bias)
+    out = {c.name: scores(c.X.astype(np.int64), km) for c in clips}
+    if model.mlp is not None:
+        PatchMLP(model.mlp)  # refuses a model outside the firmware's integer bounds
+        for c in clips:
+            out[c.name] = (out[c.name] + mscores(c.L, model.mlp, WARM)) >> 1
+    return out
 
 
 def figures(clips, S, thr, refractory_hops):
@@ -335,8 +391,8 @@ def table_bytes(tables):
     return len(feat) + sum(len(t) if isinstance(t, bytes) else 2 * len(t) for t in (thr, value))
 
 
-def write_weights(tables, bias, thr, notes, out=OUT):
-    # tables: implicit_tables' (feature, threshold, value)
+def write_weights(tables, bias, thr, notes, out=OUT, mlp=None):
+    # tables: implicit_tables' (feature, threshold, value); mlp: PatchMLP's model tuple or None
     feat, tthr, value = tables
     trees = len(value) - len(feat)  # 2**d leaves and 2**d - 1 nodes a tree
     nodes = len(feat) // trees
@@ -359,6 +415,21 @@ def write_weights(tables, bias, thr, notes, out=OUT):
         "    %s," % pack("h", value),
         ")",
     ]
+    if mlp is not None:
+        w1, m1, b1, s1, w2, m2, b2, s2 = mlp
+        lines += [
+            "# The MLP on the band history (firmware/kick_mlp.py's PatchMLP; KickModel averages its score with",
+            "# the trees'): %s." % mlp_export.summary(mlp),
+            "# w1 (int8, unit-major), m1, b1, s1 (bytes), w2 (int8), m2, b2, s2",
+            "MLP = (",
+            "    %r," % bytes(w1),
+            "    %r," % (tuple(m1),),
+            "    %r," % (tuple(b1),),
+            "    %r," % bytes(s1),
+            "    %r," % bytes(w2),
+            "    %d, %d, %d," % (m2, b2, s2),
+            ")",
+        ]
     with open(out, "w") as f:
         f.write("\n".join(lines) + "\n")
 
@@ -373,6 +444,10 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--trees", type=int, default=128)
     ap.add_argument("--depth", type=int, default=4)
+    ap.add_argument("--mlp", type=int, default=0,
+                    help="hidden units of an MLP on the band history beside the trees (0: the trees alone, as shipped)")
+    ap.add_argument("--mlp-epochs", type=int, default=12)
+    ap.add_argument("--mlp-seed", type=int, default=0)
     ap.add_argument("--lr", type=float, default=0.15)
     ap.add_argument("--max-kickfree", type=float, default=MAX_KICKFREE,
                     help="false beats/min allowed on the dev kick-free music (cross-validated)")
@@ -388,14 +463,18 @@ def main():
     ap.add_argument("--cv", choices=("kit", "song"), default="kit", help="cross-validation folds: by drum kit or song")
     ap.add_argument("--min-leaf", type=int, default=20, help="fewest training hops in a leaf")
     ap.add_argument("--out", default=OUT, help="where to write the weights module")
+    ap.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                    help="train for this analyzer parameter (e.g. floor_rise=10); the model then expects it")
     args = ap.parse_args()
+    for kv in args.param:
+        name, _, value = kv.partition("=")
+        PARAMS[name] = int(value)
     POS_MS = (0, args.pos_ms)
     SKIP_MS = (args.pos_ms, args.pos_ms + 40)
     from firmware.analyzer import Analyzer
-    from firmware.params import Params
 
     t0 = time.time()
-    an = Analyzer(Params(), PROFILE["sample_rate"], PROFILE["hop"], 4, model=EMPTY_MODEL)
+    an = Analyzer(params(), PROFILE["sample_rate"], PROFILE["hop"], 4, model=EMPTY_MODEL)
     refr = an.refractory_hops
     entries = dev_entries(args.no_extra)
     clips = load_clips(entries, args.aug)
@@ -410,15 +489,15 @@ def main():
     dev = figures(base, cv, thr, refr)
     every = figures([c for c in clips if c.mic != "aug"], cv, thr, refr)
     model = fit(clips, args)
-    trees, bias = export_trees(model)
+    trees, bias = export_trees(model.trees)
     try:
         tables = implicit_tables(trees, args.depth)
     except ValueError as e:
         raise SystemExit("the trees do not fit kick.py's tables: %s" % e)
     if table_bytes(tables) > MAX_TABLE_BYTES:
         raise SystemExit("%d bytes of tables: over the %d-byte RAM budget" % (table_bytes(tables), MAX_TABLE_BYTES))
-    S = tree_scores(model, clips[:1])
-    ref = model.decision_function(clips[0].X) * LEAF_SCALE
+    S = tree_scores(Model(model.trees), clips[:1])
+    ref = model.trees.decision_function(clips[0].X) * LEAF_SCALE
     if np.abs(S[clips[0].name] - ref).max() > len(trees[0]) + 1:  # only the leaves' rounding may differ
         raise SystemExit("exported trees disagree with the model")
     n_extra = sum(1 for d, _ in entries if d == EXTRA)
@@ -426,17 +505,21 @@ def main():
     notes = [
         "gradient-boosted trees, %d x depth %d (%d nodes), %s class weights, learning rate %g;" % (
             args.trees, args.depth, len(trees[1]), "balanced" if args.balanced else "plain", args.lr),
+    ] + (["averaged with an MLP on the band history: %d hidden units, %d epochs, seed %d;" % (
+        args.mlp, args.mlp_epochs, args.mlp_seed)] if args.mlp else []) + [
         "trained on dev material only: %d dev files of bench/data, %d of bench/data/extra, %d garment" % (
             len(entries) - n_extra, n_extra, n_aug),
         "augmentations; threshold from %d-fold cross-validation by %s (pooled F1 %.3f, at most %.1f" % (
             FOLDS, args.cv, f1, args.max_kickfree),
         "false beats/min on the dev kick-free music and %g on each of speech, silence, hiss and hum;" % args.max_quiet,
         "kick-free hops weigh %g, speech/silence/hiss/hum %g)." % (args.kickfree_weight, args.quiet_weight),
+    ] + (["features from the analyzer with %s (the firmware's parameters must match)." % ", ".join(
+        "%s %d" % kv for kv in sorted(PARAMS.items()))] if PARAMS else []) + [
         "Cross-validated on bench/data's dev files: clean mixes %s," % fmt(dev["clean"]),
         "garment mixes %s." % fmt(dev["garment"]),
         "bench/detect.py scores the model on the test split, which training never sees.",
     ]
-    write_weights(tables, bias, thr, notes, args.out)
+    write_weights(tables, bias, thr, notes, args.out, model.mlp)
     for mic in ("clean", "garment"):
         print("all dev (cv) %-7s %s; kick-free false beats/min %.1f" % (mic, fmt(every[mic]), every[mic]["fpm"]["kickfree"]))
     for mic in ("clean", "garment"):
