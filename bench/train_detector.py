@@ -331,6 +331,17 @@ def figures(clips, S, thr, refractory_hops):
     return out
 
 
+def kit_figures(clips, S, thr, refractory_hops):
+    # Pooled kick scores per (drum kit, microphone) over the real mixes: where a change gains and where it
+    # loses. A gain on dev that comes from one or two kits has twice not held on held-out kits (session 9).
+    res = {}
+    for c in clips:
+        if c.kit is not None and c.mic != "aug":
+            res.setdefault((c.kit, c.mic), []).append(
+                scoring.score(c.kicks, detect(S[c.name], c.t, c.ok, thr, refractory_hops)))
+    return {k: dict(scoring.pooled(v), songs=len(v)) for k, v in res.items()}
+
+
 def kickfree_rate(clips, S, thr, refractory_hops):
     # False beats per minute over bench/data's dev kick-free music, both microphones.
     sel = [c for c in clips if c.category == "kickfree" and c.mic != "aug" and not c.song.startswith("extra/")]
@@ -522,6 +533,9 @@ def main():
     write_weights(tables, bias, thr, notes, args.out, model.mlp)
     for mic in ("clean", "garment"):
         print("all dev (cv) %-7s %s; kick-free false beats/min %.1f" % (mic, fmt(every[mic]), every[mic]["fpm"]["kickfree"]))
+    for (kit, mic), r in sorted(kit_figures(clips, cv, thr, refr).items()):
+        print("kit (cv) %-26s %-7s %3d clips F1 %.3f (P %.2f R %.2f)" % (kit, mic, r["songs"], r["f1"], r["precision"],
+                                                                       r["recall"]))
     for mic in ("clean", "garment"):
         print("dev (cv) %-7s %s; false beats/min %s" % (mic, fmt(dev[mic]), ", ".join(
             "%s %.1f" % kv for kv in sorted(dev[mic]["fpm"].items()))))

@@ -24,14 +24,25 @@ DESK_ONLY = ("params_help.py",)
 # The kick model's tables are bytes constants: in ROMFS (or frozen) they stay in flash, but loaded from a
 # filesystem they sit in the heap, so a filesystem bundle carries the smaller model under the same name.
 KICK_WEIGHTS, KICK_WEIGHTS_SMALL = "kick_weights.py", "kick_weights_small.py"
+# The kick MLP (firmware/kick_mlp.py and its viper twin) goes in only with kick weights that have one:
+# KickModel imports it only then, and unused it would take flash (6 KB of ROMFS) for nothing.
+MLP_MODULES = ("kick_mlp.py", "kick_mlp_viper.py")
 
 
-def firmware_modules():
+def firmware_modules(mlp=True):
     # Every firmware module that goes onto the board (main.py is copied separately, not compiled; the
-    # smaller kick model goes in as kick_weights where the bundle is a filesystem one, see build()).
+    # smaller kick model goes in as kick_weights where the bundle is a filesystem one, see build());
+    # mlp=False: without the kick MLP's modules.
     names = sorted(f for f in os.listdir(FIRMWARE) if f.endswith(".py") and f != "main.py"
-                   and f not in DESK_ONLY and f != KICK_WEIGHTS_SMALL)
+                   and f not in DESK_ONLY and f != KICK_WEIGHTS_SMALL and (mlp or f not in MLP_MODULES))
     return names
+
+
+def has_mlp(weights):
+    # Whether a kick weights module (bench/train_detector.py's output; a file name in firmware/ or a path)
+    # defines an MLP beside its trees.
+    with open(os.path.join(FIRMWARE, weights)) as f:
+        return any(line.startswith("MLP = ") for line in f)
 
 
 def mpy_cross():
@@ -89,8 +100,9 @@ def build(profile_path, profile, out_dir, source=False, config=None, romfs=False
     mod_dir = tmp if romfs else os.path.join(out_dir, "firmware")
     os.makedirs(mod_dir, exist_ok=True)
     try:
-        for name in firmware_modules():
-            src = os.path.join(FIRMWARE, KICK_WEIGHTS_SMALL if name == KICK_WEIGHTS and small_kick else name)
+        weights = KICK_WEIGHTS_SMALL if small_kick else KICK_WEIGHTS
+        for name in firmware_modules(mlp=has_mlp(weights)):
+            src = os.path.join(FIRMWARE, weights if name == KICK_WEIGHTS else name)
             if not source and arch is None and name.endswith("_viper.py"):
                 continue  # viper needs a native architecture; bytecode-only boards run the portable twin
             if source:

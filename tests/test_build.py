@@ -14,6 +14,8 @@ from host_tools.cli import main as cli
 from mpunix import requires_unix32, run_unix32
 
 MODULES = build.firmware_modules()
+# what a bundle holds: the kick MLP's modules only with weights that have an MLP (the shipped ones have none)
+BUNDLED = build.firmware_modules(mlp=build.has_mlp(build.KICK_WEIGHTS))
 
 
 @pytest.mark.parametrize("arch", ["xtensawin", "rv32imc"])
@@ -64,7 +66,7 @@ def test_bundle_for_the_jacket_is_compiled_and_complete(tmp_path):
     out = tmp_path / "b"
     assert cli(["build", "--board", "esp32-jacket", "--out", str(out), "-q"]) == 0
     names = set(os.listdir(out / "firmware"))
-    assert {m[:-3] + ".mpy" for m in MODULES} <= names
+    assert {m[:-3] + ".mpy" for m in BUNDLED} <= names
     assert not any(n.endswith(".py") for n in names)
     assert "params_help.mpy" not in names  # desk-only help texts stay off the board
     for f in ("main.py", "board.json", "config.json"):
@@ -95,7 +97,7 @@ def test_romfs_bundle_holds_every_compiled_module_in_the_image(tmp_path):
     assert sorted(os.listdir(rom)) == ["board.json", "config.json", "main.py", build.ROMFS_IMAGE]  # no firmware/
     assert (rom / "board.json").read_bytes() == (plain / "board.json").read_bytes()
     mpys = sorted(os.listdir(plain / "firmware"))
-    assert len(mpys) == len(MODULES)
+    assert len(mpys) == len(BUNDLED)
     for img in ((rom / build.ROMFS_IMAGE).read_bytes(), build.romfs_image(str(plain / "firmware"))):
         assert img[:3] == b"\xd2\xcd\x31"  # the ROMFS header
         assert b"firmware" in img
@@ -148,3 +150,27 @@ def test_romfs_image_runs_the_desk_engine_bit_identically(tmp_path):
     assert (rom / "events.json").read_bytes() == (src / "events.json").read_bytes()
     assert (rom / "frames.bin").read_bytes() == (src / "frames.bin").read_bytes()
     assert b'"beats": []' not in (src / "events.json").read_bytes()  # beats fired: the comparison means something
+
+
+def test_the_kick_mlp_goes_in_only_with_weights_that_have_one(tmp_path, monkeypatch):
+    # KickModel imports kick_mlp only for an MLP: without one the modules would be flash for nothing
+    assert set(build.MLP_MODULES) <= set(MODULES)
+    for weights in (build.KICK_WEIGHTS, build.KICK_WEIGHTS_SMALL):
+        assert not build.has_mlp(weights)  # the shipped models are trees alone
+    out = tmp_path / "plain"
+    assert cli(["build", "--board", "esp32-jacket", "--out", str(out), "-q"]) == 0
+    names = set(os.listdir(out / "firmware"))
+    assert "kick.mpy" in names and not {"kick_mlp.mpy", "kick_mlp_viper.mpy"} & names
+    # weights with an MLP (a copy of firmware/ whose kick_weights.py ends with one): the modules go in
+    fw = tmp_path / "firmware"
+    fw.mkdir()
+    for name in os.listdir(build.FIRMWARE):
+        if name.endswith(".py"):
+            (fw / name).write_bytes(open(os.path.join(build.FIRMWARE, name), "rb").read())
+    with open(fw / build.KICK_WEIGHTS, "a") as f:
+        f.write("MLP = (b'', (), (), b'', b'', 1, 0, 1)\n")
+    monkeypatch.setattr(build, "FIRMWARE", str(fw))
+    assert build.has_mlp(build.KICK_WEIGHTS)
+    out = tmp_path / "mlp"
+    assert cli(["build", "--board", "esp32-jacket", "--kick-model", "full", "--out", str(out), "-q"]) == 0
+    assert {"kick_mlp.mpy", "kick_mlp_viper.mpy"} <= set(os.listdir(out / "firmware"))
