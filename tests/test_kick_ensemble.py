@@ -6,6 +6,7 @@
 # filesystem model) never imports kick_mlp and scores as the trees always did.
 import json
 import os
+import shutil
 import subprocess
 import sys
 from array import array
@@ -15,14 +16,13 @@ import pytest
 
 from conftest import FIXTURES, ROOT
 from firmware import kick_weights
-from firmware import kick_weights_small as small
 from firmware.analyzer import Analyzer
 from firmware.kick import KickModel
 from firmware.kick_mlp import N_X, PatchMLP
 from firmware.params import Params
 from firmware.profile import read_profile
 from firmware.spectrum import N_LEVELS
-from host_tools import fastkick, fastmlp, replay
+from host_tools import build, fastkick, fastmlp, replay
 from host_tools.audio import load
 from mpunix import firmware_root, requires_unix32, run_unix32
 from mpvm import requires_vm, run_micropython
@@ -361,6 +361,8 @@ def test_desk_main_with_an_mlp_in_kick_weights_runs_in_the_vm_like_cpython(tmp_p
     out, _ = desk_bundle(tmp_path, 1400 * 128 / 16000)  # hops enough for _APP_ALLOC
     with open(out / "firmware" / "kick_weights.py", "a") as f:
         f.write("\nfrom array import array\nMLP = %r\n" % (random_mlp(),))
+    for name in build.MLP_MODULES:  # what `threadbeat build` adds for weights with an MLP (build.has_mlp)
+        shutil.copyfile(os.path.join(ROOT, "firmware", name), out / "firmware" / name)
     pcm = (out / "audio.pcm").read_bytes()
     (out / "audio.pcm").write_bytes(pcm[:2 * 16000 * 4])  # main.py: 4 s are enough
     r = subprocess.run([sys.executable, "main.py"], cwd=out, capture_output=True, text=True, timeout=120,
