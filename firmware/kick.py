@@ -148,15 +148,10 @@ class KickModel:
         # the MLP's score when there is one: (t + m) >> 1. Why the sum stays below 2**30: with an MLP,
         # |t| <= 255 * 32768 + 32767 < 2**23 (__init__), and PatchMLP's |m| <= 2**29 (its output
         # (o * m2 + b2) is below 2**30 in size and s2 >= 1 halves it), so |t + m| < 2**29 + 2**23.
-        t = self._trees()
-        if self.mlp is None:
-            return t
-        return (t + self.mlp.score()) >> 1
-
-    def _trees(self):
-        # The trees' score: the bias plus the leaf each tree's walk reaches.
+        # (One function, not a helper for the trees: a call more a hop costs the board's bytecode.)
         if _viper is not None:
-            return self.bias + _viper.score(self.feat, self.tf, self.thr, self.value)
+            s = self.bias + _viper.score(self.feat, self.tf, self.thr, self.value)
+            return s if self.mlp is None else (s + self.mlp.score()) >> 1
         ft = self.feat
         tf = self.tf
         thr = self.thr
@@ -173,4 +168,4 @@ class KickModel:
             s += value[v + n - inner]  # |s| < 2**23 (see __init__)
             b += inner
             v += inner + 1
-        return s
+        return s if self.mlp is None else (s + self.mlp.score()) >> 1

@@ -35,6 +35,7 @@
 # history holds its levels until real hops replace them. host_tools/fastmlp.py mirrors exactly this.
 from array import array
 from firmware.compat import const
+from firmware.kick import _table  # an array of a type from a sequence, an array as it is
 from firmware.spectrum import N_LEVELS
 
 try:  # viper twin of score() where MicroPython has a native emitter: same integers
@@ -58,13 +59,6 @@ def _int8(w):
     if isinstance(w, (bytes, bytearray)):
         return w
     return bytes(array("b", w))
-
-
-def _table(code, v):
-    # An array of type `code` from a sequence; an array is taken as it is (see kick.py's _table).
-    if isinstance(v, array):
-        return v
-    return array(code, v)
 
 
 def _shifts(s1):
@@ -104,13 +98,9 @@ def _check_unit(u, w1, m, b, s):
     a = _CLAMP * _abs_sum(w1, u)  # < 2**26
     mm = abs(m)
     room = _SMALL - abs(b)  # > 2**29: what ((A >> s) + 1) * |m| may use
-    if mm == 0 or (a >> s) + 1 <= room // mm:
-        return
-    least = s + 1  # the smallest shift that would pass (26 always does: A >> 26 is 0, |m| + |b| < 2**30)
-    while (a >> least) + 1 > room // mm:
-        least += 1
-    raise ValueError("unit %d: ((A >> s1) + 1) * |m1| + |b1| reaches 2**30 (A = 2047 * sum |w1| = %d, s1 = %d, "
-                     "m1 = %d, b1 = %d; s1 >= %d would do)" % (u, a, s, m, b, least))
+    if mm != 0 and (a >> s) + 1 > room // mm:
+        raise ValueError("unit %d: ((A >> s1) + 1) * |m1| + |b1| reaches 2**30 (A = 2047 * sum |w1| = %d, s1 = %d, "
+                         "m1 = %d, b1 = %d)" % (u, a, s, m, b))
 
 
 class PatchMLP:
