@@ -36,7 +36,9 @@
 # Variants: the drop and the rise on the test split's clean-mic mix and mix_voice songs (bench/data,
 # 9 songs; bench/data/extra* is not used), and both again on the same songs through the garment
 # microphone (already 20-40 dB quieter and reverberant: -30 dB more takes them near the floor).
-# Usage: python bench/agc.py [--no-readme] [--limit N]
+# `--split dev` measures the dev split's songs instead (for tuning; printed only, never the README).
+# `--extra extra_test` measures the 72 songs per microphone of bench/data/extra_test (printed only).
+# Usage: python bench/agc.py [--no-readme] [--limit N] [--split dev] [--extra DIR]
 import argparse
 import os
 import sys
@@ -208,25 +210,26 @@ def table(summaries):
 
 # ---- running the engine -----------------------------------------------------------------------
 
-def songs_of(mic, limit=None):
-    # Names of bench/data's test-split mix and mix_voice songs through microphone `mic`.
+def songs_of(mic, limit=None, split="test", data=DATA):
+    # Names of the mix and mix_voice songs of `split` through microphone `mic` in `data` (bench/data or
+    # a directory of more songs made by make_extra_dev.py, with the same index.json).
     import json
 
-    with open(os.path.join(DATA, "index.json")) as fh:
+    with open(os.path.join(data, "index.json")) as fh:
         files = json.load(fh)["files"]
     names = sorted(f["name"] for f in files
-                   if f["split"] == "test" and f["category"] in CATS and f["mic"] == mic)
+                   if f["split"] == split and f["category"] in CATS and f["mic"] == mic)
     return names[:limit] if limit else names
 
 
-def run_song(name):
+def run_song(name, data=DATA):
     # Replays of one song: {"k0", "hop_s", "own", "quiet", "drop", "rise"}, each run as (features, beats).
     from firmware.profile import read_profile
     from host_tools import replay
     from host_tools.audio import load
 
     profile = read_profile(BOARD)
-    x, _ = load(os.path.join(DATA, name + ".wav"), profile["sample_rate"])
+    x, _ = load(os.path.join(data, name + ".wav"), profile["sample_rate"])
     hop = profile["hop"]
     k0 = (len(x) // hop) // 2
     d, u = stepped(x, k0, hop)
@@ -243,11 +246,17 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--no-readme", action="store_true", help="print only")
     ap.add_argument("--limit", type=int, default=None, help="first N songs per microphone (quick runs)")
+    ap.add_argument("--split", choices=("test", "dev"), default="test",
+                    help="dev: the dev split's songs, for tuning (prints only; the README gives the test split)")
+    ap.add_argument("--extra", default=None, metavar="DIR",
+                    help="the songs of this directory under bench/data instead (e.g. extra_test: 72 per "
+                         "microphone, a steadier median than the 9; prints only)")
     args = ap.parse_args()
-    clean, garment = songs_of("clean", args.limit), songs_of("garment", args.limit)
+    data = os.path.join(DATA, args.extra) if args.extra else DATA
+    clean, garment = (songs_of(m, args.limit, args.split, data) for m in ("clean", "garment"))
     jobs = clean + garment
     with ProcessPoolExecutor(max(1, min(len(jobs), os.cpu_count() or 1))) as ex:
-        runs = dict(zip(jobs, ex.map(run_song, jobs)))
+        runs = dict(zip(jobs, ex.map(run_song, jobs, [data] * len(jobs))))
 
     def rows(names, kind):
         out = []
@@ -273,7 +282,7 @@ def main():
     lines = table([(name, summarize(rs)) for name, rs in variants])
     print()
     print("\n".join(lines))
-    if not args.no_readme:
+    if not args.no_readme and args.split == "test" and not args.extra:
         readme.update("agc", [
             "A %g dB step in level at the half point of each test song (bench/data, `test` split, %s%s), "
             "replayed beside the song at the new level all along; `level` and `bass` brightness compared in "

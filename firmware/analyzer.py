@@ -17,8 +17,25 @@ _FALL_RATIO = const(4)  # the floor falls this many times faster than it rises: 
 # it settles near the 20th percentile of the level, and the gate above it keeps noise dark
 _DROP_MS = const(250)  # a level under its floor this long has dropped (not dipped): the floor jumps
 # down to it, so a 30 dB drop in loudness is not held dark while the floor walks down
+_STEP_DB = const(10)  # a loudness step: the whole-range level's 0.25 s mean this far over its 4 s
+# mean, once it has stopped climbing, moves every floor up by the whole step at once (below)
+_LOUD_MS = const(256)  # the short mean's time constant (a power-of-two number of hops)
+_REF_MS = const(4096)  # the long mean's
+_SETTLE_MS = const(128)  # the short mean has stopped climbing: under 1 dB more over this long
+_CONTACT_MS = const(2000)  # a floor in contact with its level: the level was under it this recently
+_SOUND_Q12 = const(-163320)  # -120 dB: over it is sound (a microphone's own noise is over -100 dBFS),
+# under it digital silence (a file's lead-in), which no step is measured from
 _DARK_RELEASE = const(4)  # the gain's release runs this many times faster while the level sits more
 # than agc_range under its peak (the band dark) after the hold: a drop in loudness is followed quickly
+
+
+def _log2_hops(ms, fs, hop):
+    # The shift of an exponential mean over about `ms` milliseconds of hops: log2 of the hop count.
+    n = (ms * fs) // (1000 * hop)
+    k = 0
+    while (2 << k) <= n:
+        k += 1
+    return k
 
 
 class Features:
@@ -71,6 +88,16 @@ class Analyzer:
         self.voice = 256  # 0..256: how much the features show (0 while it sounds like speech)
         self.active = 0  # hops with sound so far (the guard's average locks on over 64)
         self.hops = 0
+        # loudness steps (_step): the short and long means of the whole-range level (Q12), hops since
+        # the level was last under its floor and since it was last digital silence (both capped), the
+        # hops armed (0: not) and the short mean when last checked, and the steps taken so far
+        self.loud = 0
+        self.ref = 0
+        self.contact = 0
+        self.sound = 0
+        self.armed = 0
+        self.mark = 0
+        self.steps = 0
         self._version = -1
         # configure()'s per-hop constants for the viper loop: gate, floor_rise, fall, release, span,
         # span_inv, rise, decay, hold_hops, drop_hops, dark_release
@@ -93,6 +120,11 @@ class Analyzer:
             self.release = 1
         self.dark_release = self.release * _DARK_RELEASE
         self.drop_hops = (_DROP_MS * fs) // (1000 * hop)
+        self.loud_shift = _log2_hops(_LOUD_MS, fs, hop)
+        self.ref_shift = _log2_hops(_REF_MS, fs, hop)
+        self.settle_hops = (_SETTLE_MS * fs) // (1000 * hop)
+        self.contact_hops = (_CONTACT_MS * fs) // (1000 * hop)
+        self.step_q12 = _STEP_DB * _DB_Q12
         self.span = p.get("agc_range") * _DB_Q12
         self.span_inv = (255 << 16) // self.span
         self.rise = p.get("rise")
@@ -128,6 +160,10 @@ class Analyzer:
                 self.floor[b] = lv[b] << 4
                 self.peak[b] = lv[b] << 4
             self.kick.prime(lv)
+            self.loud = self.ref = lv[LEVEL] << 4
+            self.sound = self.armed = 0
+        else:
+            self._step(lv)
         self._dynamics(lv)
         v = self._voice_guard(lv)
         sm = self.smooth
@@ -145,6 +181,52 @@ class Analyzer:
             self._beat(lv, now_ms, kick_score)
         self.hops += 1
         return f
+
+    def _step(self, lv):
+        # A step in loudness (the music turned up, the wearer walking up to the speakers) moves every
+        # floor up by the step at once instead of at floor_rise (3 dB/s: 10 s for 30 dB, while the
+        # garment shows far more than it will once settled). A step: the whole-range level's short mean
+        # stands more than _STEP_DB over its long mean and has stopped climbing (under 1 dB more over
+        # settle_hops); the long mean is held while it is armed, so the step is measured whole. Only
+        # while the floors are in contact with the sound (the whole-range level was under its floor
+        # within contact_hops, not in digital silence: through a garment microphone the floors sit in the music; a file's floors
+        # still climbing from its silent lead-in are far under it and stay put) and never from digital
+        # silence. A drop needs no twin: the floor jumps down to a level under it for _DROP_MS.
+        x = lv[LEVEL] << 4
+        s = self.loud + ((x - self.loud) >> self.loud_shift)
+        self.loud = s
+        if _SOUND_Q12 < x < self.floor[LEVEL]:  # (a file's digital silence under it is no contact)
+            self.contact = 0
+        elif self.contact < self.contact_hops:
+            self.contact += 1
+        if s <= _SOUND_Q12:
+            self.sound = 0
+        elif self.sound < self.contact_hops:
+            self.sound += 1
+        if self.sound < self.contact_hops:  # digital silence lately: the long mean starts from here
+            self.ref = s
+            self.armed = 0
+            return
+        d = s - self.ref
+        if d <= self.step_q12 or self.contact >= self.contact_hops:
+            self.armed = 0
+            self.ref += d >> self.ref_shift
+            return
+        a = self.armed
+        if a == 0:
+            self.mark = s
+        elif a >= self.settle_hops:
+            if s - self.mark < _DB_Q12:  # settled: the whole step at once
+                fl = self.floor
+                for b in range(N_LEVELS):
+                    fl[b] += d
+                self.ref = s
+                self.armed = 0
+                self.steps += 1
+                return
+            self.mark = s  # still climbing
+            a = 0
+        self.armed = a + 1
 
     def _voice_guard(self, lv):
         # Speech carries little bass under strong mids (its bass sits 10-30 dB under the mids,

@@ -4,15 +4,16 @@
 # the firmware analyzer, which decides beats.
 import numpy as np
 
+from firmware.analyzer import _DB_Q12 as DB_Q12, _SOUND_Q12 as SOUND_Q12
 from firmware.kick import N_IN, N_PER
-from firmware.spectrum import N_LEVELS
+from firmware.spectrum import LEVEL, N_LEVELS
 
 _CLAMP = 2047
 
 
 def floors(levels, analyzer):
-    # Noise floors (T, N_LEVELS) in Q12 after each hop, following Analyzer._dynamics and the
-    # warm-up in Analyzer.update exactly (a sequential recursion, in plain Python lists).
+    # Noise floors (T, N_LEVELS) in Q12 after each hop, following Analyzer._step, Analyzer._dynamics and
+    # the warm-up in Analyzer.update exactly (a sequential recursion, in plain Python lists).
     rise = analyzer.floor_rise
     fall = rise * 4
     drop = analyzer.drop_hops
@@ -20,9 +21,45 @@ def floors(levels, analyzer):
     fl = [0] * N_LEVELS
     under = [0] * N_LEVELS
     out = np.empty((len(levels), N_LEVELS), dtype=np.int64)
+    # Analyzer._step's loudness steps
+    ls, rs, settle, contact_hops, step = (analyzer.loud_shift, analyzer.ref_shift, analyzer.settle_hops,
+                                          analyzer.contact_hops, analyzer.step_q12)
+    loud = ref = contact = sound = armed = mark = 0
     for h, row in enumerate(levels):
         if h < warm:
             fl = [v << 4 for v in row]
+            loud = ref = row[LEVEL] << 4
+            sound = armed = 0
+        else:
+            x = row[LEVEL] << 4
+            loud += (x - loud) >> ls
+            if SOUND_Q12 < x < fl[LEVEL]:
+                contact = 0
+            elif contact < contact_hops:
+                contact += 1
+            if loud <= SOUND_Q12:
+                sound = 0
+            elif sound < contact_hops:
+                sound += 1
+            d = loud - ref
+            if sound < contact_hops:
+                ref = loud
+                armed = 0
+            elif d <= step or contact >= contact_hops:
+                armed = 0
+                ref += d >> rs
+            elif armed == 0:
+                mark = loud
+                armed = 1
+            elif armed >= settle and loud - mark < DB_Q12:
+                fl = [f + d for f in fl]
+                ref = loud
+                armed = 0
+            elif armed >= settle:
+                mark = loud
+                armed = 1
+            else:
+                armed += 1
         for b in range(N_LEVELS):
             x = row[b] << 4
             f = fl[b]
