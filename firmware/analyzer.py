@@ -17,11 +17,11 @@ _FALL_RATIO = const(4)  # the floor falls this many times faster than it rises: 
 # it settles near the 20th percentile of the level, and the gate above it keeps noise dark
 _DROP_MS = const(250)  # a level under its floor this long has dropped (not dipped): the floor jumps
 # down to it, so a 30 dB drop in loudness is not held dark while the floor walks down
-_STEP_DB = const(10)  # a loudness step: the whole-range level's 0.25 s mean this far over its 4 s
-# mean, once it has stopped climbing, moves every floor up by the whole step at once (below)
+_STEP_DB = const(10)  # a loudness step: the whole-range level's 0.25 s mean this far over or under its 4 s
+# mean moves every floor by the whole step at once (below)
 _LOUD_MS = const(256)  # the short mean's time constant (a power-of-two number of hops)
 _REF_MS = const(4096)  # the long mean's
-_SETTLE_MS = const(128)  # the short mean has stopped climbing: under 1 dB more over this long
+_BOX_MS = const(256)  # a step is measured over this many ms of levels after it is seen, then again over twice as many
 _CONTACT_MS = const(2000)  # a floor in contact with its level: the level was under it this recently
 _SOUND_Q12 = const(-163320)  # -120 dB: over it is sound (a microphone's own noise is over -100 dBFS),
 # under it digital silence (a file's lead-in), which no step is measured from
@@ -90,13 +90,17 @@ class Analyzer:
         self.hops = 0
         # loudness steps (_step): the short and long means of the whole-range level (Q12), hops since
         # the level was last under its floor and since it was last digital silence (both capped), the
-        # hops armed (0: not) and the short mean when last checked, and the steps taken so far
+        # hops measured since a step was seen (0: none), the sum of their levels, the step moved by the
+        # first measure, the floors when it was seen, and the steps taken so far
         self.loud = 0
         self.ref = 0
         self.contact = 0
         self.sound = 0
         self.armed = 0
-        self.mark = 0
+        self.acc = 0
+        self.first = 0
+        self.snap = array("i", [0] * N_LEVELS)
+        self.low = array("i", [0] * N_LEVELS)
         self.steps = 0
         self._version = -1
         # configure()'s per-hop constants for the viper loop: gate, floor_rise, fall, release, span,
@@ -122,7 +126,7 @@ class Analyzer:
         self.drop_hops = (_DROP_MS * fs) // (1000 * hop)
         self.loud_shift = _log2_hops(_LOUD_MS, fs, hop)
         self.ref_shift = _log2_hops(_REF_MS, fs, hop)
-        self.settle_hops = (_SETTLE_MS * fs) // (1000 * hop)
+        self.box_shift = _log2_hops(_BOX_MS, fs, hop)
         self.contact_hops = (_CONTACT_MS * fs) // (1000 * hop)
         self.step_q12 = _STEP_DB * _DB_Q12
         self.span = p.get("agc_range") * _DB_Q12
@@ -183,15 +187,21 @@ class Analyzer:
         return f
 
     def _step(self, lv):
-        # A step in loudness (the music turned up, the wearer walking up to the speakers) moves every
-        # floor up by the step at once instead of at floor_rise (3 dB/s: 10 s for 30 dB, while the
-        # garment shows far more than it will once settled). A step: the whole-range level's short mean
-        # stands more than _STEP_DB over its long mean and has stopped climbing (under 1 dB more over
-        # settle_hops); the long mean is held while it is armed, so the step is measured whole. Only
-        # while the floors are in contact with the sound (the whole-range level was under its floor
-        # within contact_hops, not in digital silence: through a garment microphone the floors sit in the music; a file's floors
-        # still climbing from its silent lead-in are far under it and stay put) and never from digital
-        # silence. A drop needs no twin: the floor jumps down to a level under it for _DROP_MS.
+        # A step in loudness (the music turned up or down, the wearer walking up to the speakers or out of
+        # the hall) moves every floor by the step at once: at floor_rise (3 dB/s) a 30 dB rise takes 10 s
+        # while the garment shows far more than it will once settled, and after a drop the bass bands'
+        # floors, which the kicks keep poking over, walk down for seconds. A step is seen when the
+        # whole-range level's short mean stands more than _STEP_DB over or under its long mean while the
+        # floors are in contact with the sound (the whole-range level was under its floor within
+        # contact_hops, not in digital silence: through a garment microphone the floors sit in the music;
+        # a file's floors still climbing from its silent lead-in are far under it and stay put). It is then
+        # measured as the mean of the next 1 << box_shift hops' levels (0.26 s) against the long mean (held
+        # meanwhile), and every floor is set to its value when the step was seen plus that (what the
+        # per-band loop did meanwhile, a drop's jumps included, is undone), after a drop never under the
+        # lowest level its band showed since (a band left to the microphone's noise does not scale with
+        # the music); the mean over twice as many hops then corrects every floor. A boxcar of hops that
+        # all lie after the change, not the short mean, whose tail lags it (bench/agc.py: more songs
+        # settle within 2 s). Never from or into digital silence.
         x = lv[LEVEL] << 4
         s = self.loud + ((x - self.loud) >> self.loud_shift)
         self.loud = s
@@ -207,26 +217,56 @@ class Analyzer:
             self.ref = s
             self.armed = 0
             return
-        d = s - self.ref
-        if d <= self.step_q12 or self.contact >= self.contact_hops:
-            self.armed = 0
-            self.ref += d >> self.ref_shift
-            return
         a = self.armed
-        if a == 0:
-            self.mark = s
-        elif a >= self.settle_hops:
-            if s - self.mark < _DB_Q12:  # settled: the whole step at once
-                fl = self.floor
-                for b in range(N_LEVELS):
-                    fl[b] += d
-                self.ref = s
+        if a:
+            if x <= _SOUND_Q12:  # into digital silence: no step
                 self.armed = 0
-                self.steps += 1
                 return
-            self.mark = s  # still climbing
-            a = 0
-        self.armed = a + 1
+            self.acc += x  # |x| < 2**18 Q12, at most 2 << box_shift (64) of them: |acc| < 2**25
+            a += 1
+            k = self.box_shift
+            fl = self.floor
+            mn = self.low
+            if a <= 1 << k:
+                for b in range(N_LEVELS):
+                    v = lv[b] << 4
+                    if v < mn[b]:
+                        mn[b] = v
+            if a == 1 << k:
+                d = (self.acc >> k) - self.ref
+                if -self.step_q12 <= d <= self.step_q12:  # not a step after all
+                    self.armed = 0
+                    return
+                sn = self.snap
+                for b in range(N_LEVELS):
+                    v = sn[b] + d
+                    if d < 0 and v < mn[b]:  # a drop: never under the lowest level since it was seen
+                        v = mn[b]
+                    fl[b] = v
+                self.first = d
+                self.steps += 1
+            elif a == 2 << k:
+                d = (self.acc >> (k + 1)) - self.ref
+                c = d - self.first
+                for b in range(N_LEVELS):
+                    fl[b] += c
+                self.ref += d
+                self.armed = 0
+                return
+            self.armed = a
+            return
+        d = s - self.ref
+        if (d > self.step_q12 or d < -self.step_q12) and self.contact < self.contact_hops:
+            sn = self.snap
+            fl = self.floor
+            mn = self.low
+            for b in range(N_LEVELS):
+                sn[b] = fl[b]
+                mn[b] = lv[b] << 4
+            self.acc = x
+            self.armed = 1
+            return
+        self.ref += d >> self.ref_shift
 
     def _voice_guard(self, lv):
         # Speech carries little bass under strong mids (its bass sits 10-30 dB under the mids,

@@ -22,9 +22,10 @@ def floors(levels, analyzer):
     under = [0] * N_LEVELS
     out = np.empty((len(levels), N_LEVELS), dtype=np.int64)
     # Analyzer._step's loudness steps
-    ls, rs, settle, contact_hops, step = (analyzer.loud_shift, analyzer.ref_shift, analyzer.settle_hops,
-                                          analyzer.contact_hops, analyzer.step_q12)
-    loud = ref = contact = sound = armed = mark = 0
+    ls, rs, k, contact_hops, step = (analyzer.loud_shift, analyzer.ref_shift, analyzer.box_shift,
+                                     analyzer.contact_hops, analyzer.step_q12)
+    loud = ref = contact = sound = armed = acc = first = 0
+    snap = low = fl
     for h, row in enumerate(levels):
         if h < warm:
             fl = [v << 4 for v in row]
@@ -41,25 +42,38 @@ def floors(levels, analyzer):
                 sound = 0
             elif sound < contact_hops:
                 sound += 1
-            d = loud - ref
             if sound < contact_hops:
                 ref = loud
                 armed = 0
-            elif d <= step or contact >= contact_hops:
-                armed = 0
-                ref += d >> rs
-            elif armed == 0:
-                mark = loud
-                armed = 1
-            elif armed >= settle and loud - mark < DB_Q12:
-                fl = [f + d for f in fl]
-                ref = loud
-                armed = 0
-            elif armed >= settle:
-                mark = loud
-                armed = 1
+            elif armed:
+                if x <= SOUND_Q12:
+                    armed = 0
+                else:
+                    acc += x
+                    armed += 1
+                    if armed <= 1 << k:
+                        low = [min(m, v << 4) for m, v in zip(low, row)]
+                    if armed == 1 << k:
+                        d = (acc >> k) - ref
+                        if -step <= d <= step:
+                            armed = 0
+                        else:
+                            fl = [f + d for f in snap] if d > 0 else [max(f + d, m) for f, m in zip(snap, low)]
+                            first = d
+                    elif armed == 2 << k:
+                        d = (acc >> (k + 1)) - ref
+                        fl = [f + d - first for f in fl]
+                        ref += d
+                        armed = 0
             else:
-                armed += 1
+                d = loud - ref
+                if (d > step or d < -step) and contact < contact_hops:
+                    snap = list(fl)
+                    low = [v << 4 for v in row]
+                    acc = x
+                    armed = 1
+                else:
+                    ref += d >> rs
         for b in range(N_LEVELS):
             x = row[b] << 4
             f = fl[b]

@@ -1,7 +1,8 @@
-# Loudness steps (Analyzer._step): a 30 dB rise through the garment microphone moves every noise
-# floor up by the step within about a second instead of at floor_rise (3 dB/s); steady music, a file's
-# silent lead-in and floors still climbing under a clean file's music take no step; the numpy mirror
-# (host_tools.fastkick.floors) and real MicroPython give the same integers, and the step allocates nothing.
+# Loudness steps (Analyzer._step): a 30 dB rise or drop through the garment microphone moves every noise
+# floor by the step within a second instead of at floor_rise (3 dB/s) or band by band; steady music, a
+# file's silent lead-in, music stopping into digital silence and floors still climbing under a clean file's
+# music take no step; the numpy mirror (host_tools.fastkick.floors) and real MicroPython give the same
+# integers, and the step allocates nothing.
 import os
 from array import array
 
@@ -59,9 +60,26 @@ def test_a_30_db_rise_through_the_garment_microphone_moves_the_floors_up_within_
     assert (fl[:2 * n] == slow[:2 * n]).all()  # nothing moved before the rise
 
 
+def test_a_30_db_drop_through_the_garment_microphone_moves_the_floors_down_within_a_second():
+    rows, n = clip("mix_garment", 0, 0, -30, -30)
+    ref_rows, _ = clip("mix_garment", -30, -30, -30, -30)
+    an, fl = floors(rows)
+    _, slow = floors(rows, steps=False)
+    _, ref = floors(ref_rows)
+    at = 2 * n + HOPS_S  # 1 s after the drop
+    assert an.steps == 1
+    err = np.abs(db(fl[at] - ref[at]))
+    assert np.median(err) < 2 and err.max() < 8, err  # every band near where the quiet music's floor sits
+    # without the step the drop rule leaves a band (the kicks keep poking over its floor) far off; and a band
+    # the quiet version's noise fills is held at the lowest level it showed, not moved 30 dB under it
+    assert np.abs(db(slow[at] - ref[at])).max() > 12
+    assert (fl[:2 * n] == slow[:2 * n]).all()
+
+
 def test_steady_music_a_silent_lead_in_and_a_clean_files_floors_take_no_step():
     for name, parts in (("mix_garment", (0, 0, 0, 0)),  # steady music
                         ("mix_garment", (None, 0, 0)),  # digital silence, then music: 150 dB up
+                        ("mix_garment", (0, 0, None)),  # music stopping into digital silence
                         ("mix_clean", (-30, -30, 0, 0)),  # floors still climbing far under the music
                         ("speech_clean", (0, 0, 0))):
         rows, _ = clip(name, *parts)
@@ -72,9 +90,9 @@ def test_steady_music_a_silent_lead_in_and_a_clean_files_floors_take_no_step():
 
 
 def test_the_numpy_floors_follow_the_step_exactly():
-    rows, _ = clip("mix_garment", -30, 0, -12, 6)  # a rise of 30 dB, a drop, a rise of 18 dB
+    rows, _ = clip("mix_garment", -30, 0, -12, 6)  # a rise of 30 dB, a drop of 12 dB, a rise of 18 dB
     an, fl = floors(rows)
-    assert an.steps == 2  # both rises (the drop is the drop rule's)
+    assert an.steps == 3
     assert (fastkick.floors(rows, an) == fl).all()
 
 
