@@ -38,7 +38,12 @@
 # microphone (already 20-40 dB quieter and reverberant: -30 dB more takes them near the floor).
 # `--split dev` measures the dev split's songs instead (for tuning; printed only, never the README).
 # `--extra extra_test` measures the 72 songs per microphone of bench/data/extra_test (printed only).
-# Usage: python bench/agc.py [--no-readme] [--limit N] [--split dev] [--extra DIR]
+# `--oracle` replays the stepped songs with an oracle in place of the analyzer's loudness steps: every floor
+# moved by exactly the step (+-30 dB) at the step's hop, nothing else (printed only): what is left over 2 s
+# then is the same song's floors at two levels differing band by band: what a perfect measure of the step
+# would leave (the garment rows; a clean file's floors are not in contact with its music, and moving them is
+# wrong). Its beats come from the analyzer's own kick path.
+# Usage: python bench/agc.py [--no-readme] [--limit N] [--split dev] [--extra DIR] [--oracle]
 import argparse
 import os
 import sys
@@ -222,8 +227,37 @@ def songs_of(mic, limit=None, split="test", data=DATA):
     return names[:limit] if limit else names
 
 
-def run_song(name, data=DATA):
-    # Replays of one song: {"k0", "hop_s", "own", "quiet", "drop", "rise"}, each run as (features, beats).
+def oracle_run(y, profile, k0, db):
+    # (features[:, :3], beats) of the firmware analyzer over y with its loudness steps off and every floor
+    # moved by exactly `db` dB at hop k0 (before that hop's update); the kick scores computed by the analyzer
+    # itself from those floors.
+    from array import array
+
+    from firmware.analyzer import _DB_Q12
+    from firmware.engine import Engine
+    from host_tools.fastspectrum import FastSpectrum
+
+    eng = Engine(profile)
+    an = eng.analyzer
+    an.step_q12 = 1 << 30  # never a step of its own
+    rows = FastSpectrum(eng.fs, eng.n, eng.hop, eng._bass).levels(y).tolist()
+    out = np.zeros((len(rows), 3), dtype=np.int64)
+    beats = []
+    move = int(round(db * _DB_Q12))
+    for h, row in enumerate(rows):
+        if h == k0:
+            for b in range(len(an.floor)):
+                an.floor[b] += move
+        f = an.update(array("h", row), eng.hop_time_ms(h))
+        out[h] = (f.t_ms, f.level, f.bass)
+        if f.beat:
+            beats.append(f.t_ms / 1000.0)
+    return out, beats
+
+
+def run_song(name, data=DATA, oracle=False):
+    # Replays of one song: {"k0", "hop_s", "own", "quiet", "drop", "rise"}, each run as (features, beats);
+    # oracle: the drop and the rise through oracle_run instead.
     from firmware.profile import read_profile
     from host_tools import replay
     from host_tools.audio import load
@@ -234,12 +268,14 @@ def run_song(name, data=DATA):
     k0 = (len(x) // hop) // 2
     d, u = stepped(x, k0, hop)
 
-    def go(y):
+    def go(y, db=0.0):
+        if oracle and db:
+            return oracle_run(y, profile, k0, db)
         r = replay.run(y, profile, render=False)
         return r.features[:, :3].copy(), r.beats
 
     return {"k0": k0, "hop_s": hop / profile["sample_rate"], "own": go(x), "quiet": go(attenuate(x, -STEP_DB)),
-            "drop": go(d), "rise": go(u)}
+            "drop": go(d, -STEP_DB), "rise": go(u, STEP_DB)}
 
 
 def main():
@@ -251,12 +287,14 @@ def main():
     ap.add_argument("--extra", default=None, metavar="DIR",
                     help="the songs of this directory under bench/data instead (e.g. extra_test: 72 per "
                          "microphone, a steadier median than the 9; prints only)")
+    ap.add_argument("--oracle", action="store_true",
+                    help="the floors moved by exactly the step at its hop instead of the analyzer's steps (prints only)")
     args = ap.parse_args()
     data = os.path.join(DATA, args.extra) if args.extra else DATA
     clean, garment = (songs_of(m, args.limit, args.split, data) for m in ("clean", "garment"))
     jobs = clean + garment
     with ProcessPoolExecutor(max(1, min(len(jobs), os.cpu_count() or 1))) as ex:
-        runs = dict(zip(jobs, ex.map(run_song, jobs, [data] * len(jobs))))
+        runs = dict(zip(jobs, ex.map(run_song, jobs, [data] * len(jobs), [args.oracle] * len(jobs))))
 
     def rows(names, kind):
         out = []
@@ -282,7 +320,7 @@ def main():
     lines = table([(name, summarize(rs)) for name, rs in variants])
     print()
     print("\n".join(lines))
-    if not args.no_readme and args.split == "test" and not args.extra:
+    if not args.no_readme and args.split == "test" and not args.extra and not args.oracle:
         readme.update("agc", [
             "A %g dB step in level at the half point of each test song (bench/data, `test` split, %s%s), "
             "replayed beside the song at the new level all along; `level` and `bass` brightness compared in "
