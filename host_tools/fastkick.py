@@ -4,7 +4,7 @@
 # the firmware analyzer, which decides beats.
 import numpy as np
 
-from firmware.analyzer import _DB_Q12 as DB_Q12, _SOUND_Q12 as SOUND_Q12
+from firmware.analyzer import _SOUND_Q12 as SOUND_Q12
 from firmware.kick import N_IN, N_PER
 from firmware.spectrum import LEVEL, N_LEVELS
 
