@@ -487,8 +487,8 @@ def bm_fft_unix():
     per_fft = median(r["rounds_us"]) / (BM_RUNS * BM_FFTS_PER_RUN)
     # the factor moves with the unix build (version, compiler flags), so the figure names it
     version = run_unix32("import sys\nprint('%d.%d.%d' % sys.implementation.version[:3])", timeout=60).strip()
-    return {"source": BM_FFT, "unix_version": version, "params": [3, 256], "rounds_us": r["rounds_us"], "runs_per_round": BM_RUNS,
-            "ffts_per_run": BM_FFTS_PER_RUN, "us_per_fft": round(per_fft, 1),
+    return {"source": BM_FFT, "unix_version": version, "params": [3, 256], "rounds_us": r["rounds_us"],
+            "runs_per_round": BM_RUNS, "ffts_per_run": BM_FFTS_PER_RUN, "us_per_fft": round(per_fft, 1),
             "factor": ESP32_BM_FFT_MS * 1000 / per_fft}
 
 
@@ -530,10 +530,11 @@ def table(res):
         lines.append(
             "**ESP32 estimate, jacket: %.1f ms per hop** (%s the %.1f ms target) = unix-port app.step %.3f ms "
             "x %.1f, the factor from MicroPython's own `bm_fft` (3, 256): %.0f µs per FFT on the unix port "
-            "here (MicroPython %s) against about %.0f ms on a 240 MHz ESP32. An estimate only: the factor comes from "
-            "float/complex bytecode, ours is integer, and it varies between runs and unix builds; NeoPixel `write()` (about 4.5 ms for 150 px) comes on "
-            "top." % (est["hop_ms"], verdict(est["hop_ms"], TARGET_HOP_MS), TARGET_HOP_MS, est["unix_hop_us"] / 1000,
-                      est["factor"], est["bm_fft_us_per_fft"], est["unix_version"], ESP32_BM_FFT_MS))
+            "here (MicroPython %s) against about %.0f ms on a 240 MHz ESP32. An estimate only: the factor comes "
+            "from float/complex bytecode, ours is integer, and it varies between runs and unix builds; NeoPixel "
+            "`write()` (about 4.5 ms for 150 px) comes on top."
+            % (est["hop_ms"], verdict(est["hop_ms"], TARGET_HOP_MS), TARGET_HOP_MS, est["unix_hop_us"] / 1000,
+               est["factor"], est["bm_fft_us_per_fft"], est["unix_version"], ESP32_BM_FFT_MS))
         if res["unix32"]["jacket"]["viper_loaded"]:
             lines.append("The viper kernels (FFT, spectrum, analyzer, kick, mapper, output) ran on the unix port: the "
                          "bytecode factor overstates the ESP32's time for them.")

@@ -21,7 +21,8 @@ _STEP_DB = const(10)  # a loudness step: the whole-range level's 0.25 s mean thi
 # mean moves every floor by the whole step at once (below)
 _LOUD_MS = const(256)  # the short mean's time constant (a power-of-two number of hops)
 _REF_MS = const(4096)  # the long mean's
-_BOX_MS = const(256)  # a step is measured over this many ms of levels after it is seen, then again over twice as many
+_BOX_MS = const(256)  # a step is measured over this many ms of levels after it is seen, then over twice
+# as many
 _CONTACT_MS = const(2000)  # a floor in contact with its level: the level was under it this recently
 _SOUND_Q12 = const(-163320)  # -120 dB: over it is sound (a microphone's own noise is over -100 dBFS),
 # under it digital silence (a file's lead-in), which no step is measured from
@@ -225,7 +226,6 @@ class Analyzer:
             self.acc += x  # |x| < 2**18 Q12, at most 2 << box_shift (64) of them: |acc| < 2**25
             a += 1
             k = self.box_shift
-            fl = self.floor
             mn = self.low
             if a <= 1 << k:
                 for b in range(N_LEVELS):
@@ -237,6 +237,7 @@ class Analyzer:
                 if -self.step_q12 <= d <= self.step_q12:  # not a step after all
                     self.armed = 0
                     return
+                fl = self.floor
                 sn = self.snap
                 for b in range(N_LEVELS):
                     v = sn[b] + d
@@ -248,6 +249,7 @@ class Analyzer:
             elif a == 2 << k:
                 d = (self.acc >> (k + 1)) - self.ref
                 c = d - self.first
+                fl = self.floor
                 for b in range(N_LEVELS):
                     fl[b] += c
                 self.ref += d
