@@ -130,7 +130,7 @@ def main() -> int:
               % DEFAULT_UNIX32)
         return 0
     n = args.n
-    frame = c_fft.make_frame(n)  # the C benchmark's frame: two tones plus noise, Hann-windowed
+    frame = c_fft.make_frame(n)  # the C benchmark's frame: two tones plus noise, under the front end's window
     code = MP_CODE.format(n=n, frame=frame, viper_reps=20, batches=args.batches,
                           bytecode_reps=2, bytecode_batches=max(5, args.batches // 20))
     c_exe, is32 = c_fft.build()

@@ -26,8 +26,28 @@ def bound_shift(bound, limit):
     return sh
 
 
+def analysis_window(n, fall):
+    # Q15 window (peak clamped to 32767), oldest sample first: a raised-cosine rise over the first
+    # n - fall samples and a raised-cosine fall over the last `fall`. fall = n/2 is the Hann window.
+    # Both halves hold 3/8 of their length in sum of squares and 1/2 in sum, so a sine reads the same
+    # level under any fall (spectrum.reference_q8). fall and n - fall must be even (quarter-wave tables).
+    rise = n - fall
+    if fall < 2 or rise < 2 or fall & 1 or rise & 1:
+        raise ValueError("window fall must be even, 2..n-2")
+    win = array("h", [0] * n)
+    qs = quarter_sine(rise >> 1, 32768)
+    for i in range(rise):
+        v = (32768 - cos_sin(i, rise << 1, qs)[0]) >> 1
+        win[i] = 32767 if v > 32767 else v
+    qs = quarter_sine(fall >> 1, 32768)
+    for j in range(fall):
+        v = (32768 + cos_sin(j, fall << 1, qs)[0]) >> 1
+        win[rise + j] = 32767 if v > 32767 else v
+    return win
+
+
 class RealFFT:
-    def __init__(self, n):
+    def __init__(self, n, fall=None):
         if n not in (256, 512, 1024):
             raise ValueError("fft size must be 256, 512 or 1024")
         self.n = n
@@ -64,13 +84,11 @@ class RealFFT:
                 swaps.append(i)
                 swaps.append(j)
         self.swaps = array("H", swaps)
-        # Hann window in Q15 (peak clamped to 32767)
-        qs15 = quarter_sine(n >> 2, 32768)
-        win = array("h", [0] * n)
-        for i in range(n):
-            v = (32768 - cos_sin(i, n, qs15)[0]) >> 1
-            win[i] = 32767 if v > 32767 else v
-        self.window = win
+        # The analysis window: Hann (fall n/2) as shipped. A fall over the newest quarter (n/4) weighs
+        # the newest samples more and is a measured lead (ARCHITECTURE, "Window"), not yet shipped: the
+        # kick model must be retrained for it (bench/train_detector.py).
+        self.fall = n >> 1 if fall is None else fall
+        self.window = analysis_window(n, self.fall)
         self.data = array("i", [0] * n)  # the work buffer: fill with windowed samples, then run()
         self.exponent = 0  # block exponent of the last run (see run())
 

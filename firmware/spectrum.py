@@ -4,7 +4,7 @@
 from array import array
 from firmware.compat import const
 from firmware.fft import RealFFT
-from firmware.fixmath import log2_q8
+from firmware.fixmath import cos_sin, log2_q8, quarter_sine
 
 try:  # viper twins of the per-hop loops where MicroPython has a native emitter: same integers
     from firmware import spectrum_viper as _viper
@@ -13,6 +13,8 @@ except (ImportError, SyntaxError, ValueError):  # CPython, the WebAssembly VM (n
 
 LEVEL_MIN = const(-12800)  # -150 dB: the level of an empty band
 _ACC_LIMIT = const(268435456)  # 2**28: band accumulators halve above this (bin power < 7.9e8)
+_DC_BINS = const(9)  # dc_leak looks at bins 2..8: past them the window's DC response is under -50 dB
+_DC_MIN = const(8)  # Q14: a bin's DC response under this (-66 dB) is left alone
 
 # 16 log-spaced band edges in Hz (17 edges): bass, low-mid, ... treble
 BAND_EDGES_HZ = (40, 63, 90, 125, 160, 220, 300, 420, 580, 800, 1100, 1500, 2100, 2900, 4000, 5500, 8000)
@@ -63,15 +65,15 @@ def band_bins(n, fs, bass_hz=(40, 160), mid_hz=(160, 2000), treble_hz=(2000, 800
 
 
 def reference_q8(n):
-    # Q8 log2 of the one-sided energy of a full-scale (32768) sine under a Hann window:
-    # 3 n**2 / 32 * 32768**2, so that such a sine reads 0.
+    # Q8 log2 of the one-sided energy of a full-scale (32768) sine under the analysis window (any
+    # fall: its sum of squares is 3n/8, as Hann's): 3 n**2 / 32 * 32768**2, so that such a sine reads 0.
     return log2_q8(3 * n * n // 32) + (30 << 8)
 
 
 def dc_shift(h):
     # Time constant of the DC tracker at hop h: about h hops (a running mean) while it locks on,
-    # up to 2**12 hops (~30 s), so low notes do not wobble the estimate. Bins 0 and 1, where a
-    # Hann window leaks any residual DC, belong to no band.
+    # up to 2**12 hops (~30 s), so low notes do not wobble the estimate. What it leaves, cancel_dc
+    # takes out of the bands; bins 0 and 1 belong to no band.
     s = 0
     h += 1
     while h > 1 and s < 12:
@@ -102,6 +104,38 @@ def norm_shift(peak):
     return s
 
 
+def dc_leak(win):
+    # (k, re, im) flattened, Q14: the window's response at bin k against its response at DC (bins
+    # 2.._DC_BINS-1, where it is at least _DC_MIN). A frame's constant part (the residual DC, or the
+    # zeros between a recording's words minus a DC estimate) reads X[0] at DC and X[0] times this in
+    # bin k; Spectrum.cancel_dc takes it out, so no band sees a constant, as with a Hann window
+    # (whose response is 0 from bin 2 on: this is then empty). Exact integers, at start-up only.
+    n = len(win)
+    qs = quarter_sine(n >> 2, 16384)
+    w0 = 0
+    for i in range(n):
+        w0 += win[i]
+    out = []
+    for k in range(2, _DC_BINS):
+        re = 0
+        im = 0
+        for i in range(n):
+            c, sn = cos_sin(i * k, n, qs)
+            re += win[i] * c
+            im -= win[i] * sn  # the FFT's bins are sums of x * exp(-2j pi i k / n)
+        re = (re + (w0 >> 1)) // w0
+        im = (im + (w0 >> 1)) // w0
+        if abs(re) >= _DC_MIN or abs(im) >= _DC_MIN:
+            # the corrected components stay under 19,777 + |re| + 1 and 19,777 + |im| + 1 (X[0] is
+            # below 16,400, see cancel_dc): their squares must still sum below 2**30
+            if (19778 + abs(re)) ** 2 + (19778 + abs(im)) ** 2 >= 1 << 30:
+                raise ValueError("window leaks too much DC into bin %d" % k)
+            out.append(k)
+            out.append(re)
+            out.append(im)
+    return array("h", out)
+
+
 class Spectrum:
     def __init__(self, fs, n, hop, bass_hz=(40, 160), mid_hz=(160, 2000), treble_hz=(2000, 8000)):
         if hop < 16 or n % hop or hop & (hop - 1):
@@ -128,6 +162,7 @@ class Spectrum:
         self.levels = array("h", [LEVEL_MIN] * N_LEVELS)
         self.sums = array("i", [0] * (2 * N_LEVELS))  # band accumulators and their shifts (viper path)
         self.ref_q8 = reference_q8(n)
+        self.leak = dc_leak(self.fft.window)
 
     def set_bands(self, bass_hz):
         # Move the bass band (a live parameter change; allocates, so only on change).
@@ -185,16 +220,17 @@ class Spectrum:
                 lv[i] = LEVEL_MIN
             return
         s = norm_shift(peak)
-        self.window(dc, 15 - s)
+        total = self.window(dc, 15 - s)
         shifts = self.fft.run(32767)
+        self.cancel_dc(total, shifts)
         self.bin_power()
         self.band_levels(((shifts - s) << 9) - self.ref_q8)
 
     def window(self, dc, r):
         # data[i] = round(clamp(x - dc) * w[i] / 2**r), oldest sample first; < 32768 by choice of r.
+        # Returns the sum of data[0:n] (|sum| < n * 32768 <= 2**25): X[0] before the FFT's shifts.
         if _viper is not None:
-            _viper.window(self.ring, self.fft.window, self.fft.data, self.n, self.slot * self.hop, dc, r)
-            return
+            return _viper.window(self.ring, self.fft.window, self.fft.data, self.n, self.slot * self.hop, dc, r)
         d = self.fft.data
         w = self.fft.window
         ring = self.ring
@@ -203,17 +239,37 @@ class Spectrum:
         start = self.slot * self.hop
         i = 0
         j = start
+        total = 0
         while i < n:
             x = ring[j] - dc
             if x > 32767:
                 x = 32767
             elif x < -32767:
                 x = -32767
-            d[i] = (x * w[i] + half) >> r
+            v = (x * w[i] + half) >> r
+            d[i] = v
+            total += v
             i += 1
             j += 1
             if j == n:
                 j = 0
+        return total
+
+    def cancel_dc(self, total, shifts):
+        # Take the frame's constant part out of the bins the window leaks it into (dc_leak): bin k
+        # minus X[0] times the window's response there. X[0] = total * 2**-shifts, the DC bin on the
+        # FFT's scale: below 2 * 8192 (+ the stages' rounding, under 16) like every split input.
+        lk = self.leak
+        if len(lk) == 0:
+            return
+        x0 = total
+        if shifts:
+            x0 = (total + (1 << (shifts - 1))) >> shifts
+        d = self.fft.data
+        for i in range(0, len(lk), 3):
+            a = lk[i] << 1
+            d[a] -= (x0 * lk[i + 1] + 8192) >> 14  # |x0 * lk| < 16,400 * 2**14 < 2**28
+            d[a + 1] -= (x0 * lk[i + 2] + 8192) >> 14
 
     def bin_power(self):
         if _viper is not None:

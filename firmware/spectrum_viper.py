@@ -2,7 +2,7 @@
 # Same integers as the bytecode; tests/test_spectrum_viper.py checks them in simulation and on the unix port.
 #
 #   s = hop_stats(slot, hop, his, los, idx)        # sum of the hop; his[idx], los[idx] = max, min
-#   window(ring, win, data, n, start, dc, r)       # Spectrum.window(dc, r) with start = slot * hop
+#   total = window(ring, win, data, n, start, dc, r)  # Spectrum.window(dc, r), start = slot * hop
 #   bin_power(data, power, m)                      # Spectrum.bin_power(), m = n >> 1
 #   band_sums(power, bins, nlev, out)              # band_levels' accumulators: out[2b] = acc, out[2b+1] = sh
 #
@@ -15,6 +15,7 @@
 # - window: x = sample - dc with dc = dc_q12 >> 12 in [-32768, 32767] (a mean of int16 samples),
 #   so |x| < 2**16 before the clamp; after it |x| <= 32767, |x * w| <= 32767 * 32768 < 2**30 for any
 #   int16 window, and half = 2**(r-1) <= 2**14 (r = 15 - norm_shift in 1..15): the sum is < 2**30.
+#   Each windowed value is then below 2**15 (by r), so their total over n <= 1024 is below 2**25.
 # - bin_power: RealFFT.run leaves every component below 19,777, so re*re + im*im < 7.9e8 < 2**30
 #   Any data whose powers fit array('i') (< 2**31, else the portable code raises OverflowError)
 #   compute without a wrap too: both squares are non-negative and their sum is < 2**31.
@@ -107,14 +108,15 @@ def window(ring, win, data, n: int, start: int, dc: int, r: int):
     a[4] = start
     a[5] = dc
     a[6] = r
-    _window()
+    return _window()
 
 
 @micropython.viper
-def _window():
+def _window() -> int:
     x = 0  # local 0 (register): the sample being windowed
     q = ptr32(0)  # local 1 (register): walks data, one int per sample
     p = ptr32(0)  # local 2: walks the ring, two samples per word
+    total = 0  # the sum of data[0:n]: |total| < n * 32768 <= 2**25
     a = ptr32(_A)
     ring = a[0]
     t = ptr32(a[1])  # walks the window, two coefficients per word
@@ -138,19 +140,24 @@ def _window():
             elif x < -32767:
                 x = -32767
             e = (c << 16) >> 16  # intended wrap: sign extension of win[i]
-            q[0] = (x * e + half) >> r
+            x = (x * e + half) >> r
+            q[0] = x
+            total += x
             x = (w >> 16) - dc
             if x > 32767:
                 x = 32767
             elif x < -32767:
                 x = -32767
-            q[1] = (x * (c >> 16) + half) >> r
+            x = (x * (c >> 16) + half) >> r
+            q[1] = x
+            total += x
             p = ptr32(int(p) + 4)
             t = ptr32(int(t) + 4)
             q = ptr32(int(q) + 8)
         p = ptr32(ring)
         end = ring + (a[4] << 1)
         run += 1
+    return total
 
 
 @micropython.viper

@@ -7,7 +7,7 @@ import numpy as np
 
 from firmware import fixmath
 from firmware.fft import RealFFT
-from firmware.spectrum import LEVEL_MIN, N_LEVELS, band_bins, dc_shift, dc_step, reference_q8
+from firmware.spectrum import LEVEL_MIN, N_LEVELS, band_bins, dc_leak, dc_shift, dc_step, reference_q8
 
 _LOG2_Q8 = np.array(fixmath.LOG2_Q8, dtype=np.int64)
 
@@ -68,6 +68,7 @@ class FastSpectrum:
         self.rev = rev  # complex index permutation
         self.bins = np.array(band_bins(n, fs, bass_hz), dtype=np.int64).reshape(-1, 2)
         self.ref_q8 = reference_q8(n)
+        self.leak = np.array(dc_leak(f.window), dtype=np.int64).reshape(-1, 3)
 
     def dc_track(self, hops):
         # DC tracker over all hops (sequential, like the firmware); returns dc after each hop.
@@ -129,6 +130,13 @@ class FastSpectrum:
         data = (x * self.window32 + (np.int32(1) << (r - 1)).astype(np.int32)[:, None]) >> r.astype(np.int32)[:, None]
         shifts, spec = self._fft(data)
         spec = spec.astype(np.int64)
+        if len(self.leak):  # Spectrum.cancel_dc
+            total = data.sum(axis=1, dtype=np.int64)
+            half = np.where(shifts > 0, np.int64(1) << np.maximum(shifts - 1, 0), 0)
+            x0 = (total + half) >> shifts
+            for k, re, im in self.leak.tolist():
+                spec[:, k, 0] -= (x0 * re + 8192) >> 14
+                spec[:, k, 1] -= (x0 * im + 8192) >> 14
         pw = spec[:, 1:, 0] ** 2 + spec[:, 1:, 1] ** 2  # bins 1..m-1
         pw = np.concatenate([np.zeros((len(idx), 1), np.int64), pw], axis=1)
         offset = ((shifts - s) << 9) - self.ref_q8

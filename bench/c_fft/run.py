@@ -32,7 +32,7 @@ def build(out_dir: str | None = None) -> tuple[str, bool]:
 
 
 def make_frame(n: int, seed: int = 1, amp: int = 24000) -> list[int]:
-    """A windowed frame like the front end makes: two tones plus noise in int16, Hann-windowed in Q15."""
+    """A windowed frame like the front end makes: two tones plus noise in int16, under the front end's Q15 window."""
     rng = random.Random(seed)
     win = RealFFT(n).window
     out = []
