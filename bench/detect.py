@@ -8,6 +8,7 @@
 #        python bench/detect.py --extra-test extra_test2 --extra-only   (a fresh draw of test songs alone)
 #        python bench/detect.py --sweep 20,35,50,65,80   (what each `sensitivity` costs: README table)
 #        python bench/detect.py --by kit   (our F1 per drum kit, groove, bass_style, ... of the mixes)
+#        python bench/detect.py --kick-model small   (the smaller model a filesystem garment runs)
 import argparse
 import json
 import os
@@ -28,7 +29,7 @@ QUIET_CATS = ("kickfree", "speech", "silence", "hiss", "hum50", "hum60")
 
 def detect_file(job):
     # Beats of every detector on one file: {"ours": [...], "wled": [...], "ledfx": [...]}.
-    path, board, config, peers = job
+    path, board, config, peers, kick_model = job
     import soundfile as sf
 
     from firmware.profile import read_profile
@@ -37,7 +38,7 @@ def detect_file(job):
 
     profile = read_profile(os.path.join(ROOT, "boards", board + ".json"))
     samples, _ = load(path, profile["sample_rate"])
-    out = {"ours": replay.run(samples, profile, config, render=False).beats}
+    out = {"ours": replay.run(samples, profile, config, render=False, kick_model=kick_model).beats}
     if peers:
         from bench.peers import ledfx_beats, wled_beats
 
@@ -125,9 +126,9 @@ def scored_files(split, extra=True, extra_dir=EXTRA_TEST, extra_only=False):
     return files
 
 
-def run_all(files, board, config, peers):
-    # detect_file on every file, on all cores.
-    jobs = [(os.path.join(f.get("dir", DATA), f["name"] + ".wav"), board, config, peers) for f in files]
+def run_all(files, board, config, peers, kick_model="full"):
+    # detect_file on every file, on all cores; kick_model: "full" or "small" (replay.kick_model_for).
+    jobs = [(os.path.join(f.get("dir", DATA), f["name"] + ".wav"), board, config, peers, kick_model) for f in files]
     with ProcessPoolExecutor(max(1, os.cpu_count() or 1)) as ex:
         return list(ex.map(detect_file, jobs))
 
@@ -193,6 +194,9 @@ def main():
     ap.add_argument("--no-readme", action="store_true")
     ap.add_argument("--json", help="write the full table here")
     ap.add_argument("--sweep", help="comma-separated sensitivity values: their cost table instead")
+    ap.add_argument("--kick-model", choices=("full", "small"), default="full",
+                    help="small: the model a garment runs from its filesystem (firmware/kick_weights_small.py); "
+                         "the README tables are the full model's")
     ap.add_argument("--by", help="our F1 per value of this annotation detail (kit, groove, bass_style, voice, ...) "
                                  "instead of the table")
     args = ap.parse_args()
@@ -208,7 +212,8 @@ def main():
         return 2
     usual_songs = args.extra_test == EXTRA_TEST and not args.extra_only  # bench/data's and extra_test's
     # only the README's yardstick (the test split with extra_test) writes the README tables
-    write_readme = usual_songs and args.split == "test" and not args.no_extra and not args.no_readme
+    write_readme = (usual_songs and args.split == "test" and not args.no_extra and not args.no_readme
+                    and args.kick_model == "full")
     if args.sweep:
         lines = sweep_lines(files, args.board, [int(v) for v in args.sweep.split(",")])
         print("\n".join(lines))
@@ -218,12 +223,14 @@ def main():
         return 0
     config = json.load(open(args.config)) if args.config else None
     if args.by:
-        print("\n".join(breakdown(files, run_all(files, args.board, config, False), args.by)))
+        print("\n".join(breakdown(files, run_all(files, args.board, config, False, args.kick_model), args.by)))
         return 0
-    results = run_all(files, args.board, config, not args.no_peers)
+    results = run_all(files, args.board, config, not args.no_peers, args.kick_model)
     dets = ["ours"] + ([] if args.no_peers else ["wled", "ledfx"])
     table = evaluate(files, results, dets)
     source = None if usual_songs else "bench/data/%s%s" % (args.extra_test, " alone" if args.extra_only else " and bench/data's")
+    if args.kick_model == "small":
+        source = (source + ", " if source else "") + "the small kick model (kick_weights_small)"
     lines = markdown(table, args.split, args.config, source)
     print("\n".join(lines))
     if args.json:

@@ -112,3 +112,17 @@ def test_breakdown_groups_mixes_by_a_detail_worst_first():
     assert [line.split()[:3] for line in lines] == [["KitB", "clean", "1"], ["KitA", "clean", "2"],
                                                      ["KitB", "garment", "1"]]
     assert "F1 0.00" in lines[0] and "F1 1.00" in lines[1]
+
+
+def test_detect_file_runs_the_kick_model_it_is_given(monkeypatch):
+    # --kick-model small scores the filesystem garment's model: the job carries the choice to replay.
+    from host_tools import replay
+
+    seen = []
+    real = replay.kick_model_for
+    monkeypatch.setattr(replay, "kick_model_for", lambda which: seen.append(which) or real(which))
+    path = os.path.join(os.path.dirname(__file__), "fixtures", "mix_garment.flac")
+    small = detect.detect_file((path, "esp32-jacket", None, False, "small"))["ours"]
+    full = detect.detect_file((path, "esp32-jacket", None, False, "full"))["ours"]
+    assert seen == ["small", "full"]
+    assert small and full and small != full  # two different models on a real mix
