@@ -412,6 +412,13 @@ def table_bytes(tables):
     return len(feat) + sum(len(t) if isinstance(t, bytes) else 2 * len(t) for t in (thr, value))
 
 
+SMALL_NOTE = [  # what firmware/kick_weights_small.py is for (--trees 48 --depth 3 --out firmware/kick_weights_small.py)
+    "# The smaller model (48 x 3; retrained in session 13 with the quiet cap) that `threadbeat build` installs",
+    "# as kick_weights on a board's filesystem, where the tables sit in the heap (host_tools/build.py); ROMFS and",
+    "# frozen builds and the desk use kick_weights.py.",
+]
+
+
 def write_weights(tables, bias, thr, notes, out=OUT, mlp=None):
     # tables: implicit_tables' (feature, threshold, value); mlp: PatchMLP's model tuple or None
     feat, tthr, value = tables
@@ -419,7 +426,7 @@ def write_weights(tables, bias, thr, notes, out=OUT, mlp=None):
     nodes = len(feat) // trees
     lines = [
         "# Kick model, written by bench/train_detector.py -- do not edit by hand.",
-    ] + ["# " + n for n in notes] + [
+    ] + (SMALL_NOTE if os.path.basename(out) == "kick_weights_small.py" else []) + ["# " + n for n in notes] + [
         "# The tables are bytes (thresholds and leaf values int16 little-endian, the ESP32's order): frozen or",
         "# in ROMFS they stay in flash, where kick.py's viper walk reads them.",
         "",
