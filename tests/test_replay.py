@@ -155,3 +155,11 @@ def test_kick_summary_counts_hits_misses_and_extra_beats():
     assert line.startswith("kicks: 3 annotated, 2 hit within +-50 ms, 1 missed, 2 beats on no kick (F1 0.57")
     assert "latency median 15 ms" in line
     assert "latency" not in kick_summary([1.0], [])
+
+
+def test_the_small_kick_model_stays_dark_on_a_voice_the_one_before_flashed_on():
+    # The small model a filesystem garment runs, retrained in session 13 with the quiet cap: the one
+    # before fired 4 times on these 9 s of espeak speech (and 1-2.6 times a minute on fresh test speech).
+    x, _ = load(os.path.join(FIXTURES, "speech_m7_clean.flac"), 16000)
+    assert len(x) == 9 * 16000
+    assert len(replay.run(x, read_profile(JACKET), render=False, kick_model="small").beats) <= 1
