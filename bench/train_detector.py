@@ -413,7 +413,7 @@ def table_bytes(tables):
 
 
 SMALL_NOTE = [  # what firmware/kick_weights_small.py is for (--trees 48 --depth 3 --out firmware/kick_weights_small.py)
-    "# The smaller model (48 x 3; retrained in session 13 with the quiet cap) that `threadbeat build` installs",
+    "# The smaller model (48 x 3, with the quiet cap like the full one) that `threadbeat build` installs",
     "# as kick_weights on a board's filesystem, where the tables sit in the heap (host_tools/build.py); ROMFS and",
     "# frozen builds and the desk use kick_weights.py.",
 ]

@@ -1,5 +1,5 @@
 # Kick model, written by bench/train_detector.py -- do not edit by hand.
-# The smaller model (48 x 3; retrained in session 13 with the quiet cap) that `threadbeat build` installs
+# The smaller model (48 x 3, with the quiet cap like the full one) that `threadbeat build` installs
 # as kick_weights on a board's filesystem, where the tables sit in the heap (host_tools/build.py); ROMFS and
 # frozen builds and the desk use kick_weights.py.
 # gradient-boosted trees, 48 x depth 3 (720 nodes), plain class weights, learning rate 0.15;
