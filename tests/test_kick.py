@@ -278,3 +278,33 @@ def test_cross_validation_folds_hold_out_whole_kits():
         if c.kit is None:
             assert fold[c.name] == by_song[c.name]
     assert len({by_song[c.name] for c in clips if c.kit == "A"}) > 1  # by song, a kit spreads out
+
+
+def test_threshold_cap_over_all_dev_kickfree_clips():
+    # train_detector.best_threshold's max_kickfree_all: the threshold rises until every dev kick-free clip
+    # (bench/data/extra's and the augmented garment versions, which the usual cap leaves out) keeps under it
+    from bench.train_detector import best_threshold, kickfree_rate
+
+    class C:
+        def __init__(self, name, song, category, mic, peaks):
+            self.name, self.song, self.category, self.mic = name, song, category, mic
+            self.t = np.arange(100) * 0.1
+            self.ok = np.ones(100, dtype=bool)
+            self.duration = 10.0
+            self.score = np.zeros(100, dtype=np.int32)
+            for h, v in peaks.items():
+                self.score[h] = v
+            self.kicks = [float(self.t[h]) for h, v in peaks.items() if v == 100]
+
+    clips = [C("mix", "song", "mix", "clean", {10: 100, 30: 100, 50: 100, 70: 100, 90: 100, 20: 55, 40: 55}),
+             C("free", "kf", "kickfree", "clean", {}),
+             C("free_aug", "extra/kf", "kickfree", "aug", {15: 65, 45: 65, 65: 65})]
+    S = {c.name: c.score for c in clips}
+    f1, thr = best_threshold(clips, S, 1, 52.8, 0.5)
+    assert f1 == 1.0 and 55 <= thr < 65  # the aug clip counts in neither F1 nor the usual cap
+    assert kickfree_rate(clips, S, thr, 1) == 0.0
+    assert kickfree_rate(clips, S, thr, 1, every=True) == 60.0 * 3 / 20
+    f1c, thrc = best_threshold(clips, S, 1, 52.8, 0.5, max_kickfree_all=0.0)
+    assert f1c == 1.0 and 65 <= thrc < 100
+    assert kickfree_rate(clips, S, thrc, 1, every=True) == 0.0
+    assert best_threshold(clips, S, 1, 52.8, 0.5, max_kickfree_all=60.0 * 3 / 20) == (f1, thr)
