@@ -549,9 +549,10 @@ def main():
             FOLDS, args.cv, f1, args.max_kickfree),
         "false beats/min on the dev kick-free music and %g on each of speech, silence, hiss and hum;" % args.max_quiet,
         "kick-free hops weigh %g, speech/silence/hiss/hum %g)." % (args.kickfree_weight, args.quiet_weight),
-    ] + (["threshold also capped at %g false beats/min over all dev kick-free clips (extra, augmented);" %
-          args.max_kickfree_all] if args.max_kickfree_all is not None else []) + (["features from the analyzer with %s (the firmware's parameters must match)." % ", ".join(
-        "%s %d" % kv for kv in sorted(PARAMS.items()))] if PARAMS else []) + [
+    ] + (["threshold also capped at %g false beats/min over all dev kick-free clips (extra, augmented);"
+          % args.max_kickfree_all] if args.max_kickfree_all is not None else []) + (
+        ["features from the analyzer with %s (the firmware's parameters must match)." % ", ".join(
+            "%s %d" % kv for kv in sorted(PARAMS.items()))] if PARAMS else []) + [
         "Cross-validated on bench/data's dev files: clean mixes %s," % fmt(dev["clean"]),
         "garment mixes %s." % fmt(dev["garment"]),
         "bench/detect.py scores the model on the test split, which training never sees.",
